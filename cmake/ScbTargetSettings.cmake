@@ -1,0 +1,12 @@
+# scb_target_settings(<target>): the warning and sanitizer flags every target of the project uses.
+function(scb_target_settings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor)
+  if(SCB_WERROR)
+    target_compile_options(${target} PRIVATE -Werror)
+  endif()
+  if(SCB_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=address,undefined -fno-omit-frame-pointer
+                                             -fno-sanitize-recover=undefined)
+    target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+  endif()
+endfunction()
