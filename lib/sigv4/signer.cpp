@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <ostream>
 #include <span>
 #include <stdexcept>
 #include <utility>
@@ -256,6 +257,12 @@ void append_date(std::string& out, const std::chrono::year_month_day& ymd) {
 }
 
 }  // namespace
+
+std::ostream& operator<<(std::ostream& os, const credentials& c) {
+    // scb::secret prints "***" (or nothing when empty), so this line is safe to log.
+    return os << "credentials{access_key_id=" << c.access_key_id << ", secret_access_key=" << c.secret_access_key
+              << ", session_token=" << c.session_token << '}';
+}
 
 std::string scope::to_string() const {
     constexpr std::string_view terminator = "aws4_request";

@@ -6,6 +6,7 @@
 #include "crypto/hash.hpp"
 
 #include <chrono>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,8 @@ struct credentials {
     scb::secret secret_access_key;
     scb::secret session_token;  ///< empty for long-term credentials
 };
+/// For log lines: prints the key id and `***` for the secrets, never the secrets themselves.
+std::ostream& operator<<(std::ostream& os, const credentials& c);
 
 /// The credential scope: which day, region and service the signing key is good for.
 struct scope {
