@@ -64,11 +64,14 @@ std::string decode_reencode(std::string_view s) {
     return out;
 }
 
-char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequal(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return ascii_lower(x) == ascii_lower(y);
+           });
 }
 
 // Orders as the lower-cased names would order bytewise, without building lower-cased copies.
@@ -78,7 +81,9 @@ bool iless(std::string_view a, std::string_view b) noexcept {
     });
 }
 
-bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool is_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 // Trims and folds every whitespace run to one space. CR and LF count as whitespace so that an obs-folded
 // (multi-line) value signs as the single line a server unfolds it to, and so that no value can inject a
@@ -176,7 +181,8 @@ std::vector<const header*> sorted_headers(const request& r) {
     std::vector<const header*> order;
     order.reserve(r.headers.size());
     for (const auto& h : r.headers) order.push_back(&h);
-    std::stable_sort(order.begin(), order.end(), [](const header* a, const header* b) { return iless(a->name, b->name); });
+    std::stable_sort(order.begin(), order.end(),
+                     [](const header* a, const header* b) { return iless(a->name, b->name); });
     return order;
 }
 
@@ -260,15 +266,17 @@ void append_date(std::string& out, const std::chrono::year_month_day& ymd) {
 
 std::ostream& operator<<(std::ostream& os, const credentials& c) {
     // scb::secret prints "***" (or nothing when empty), so this line is safe to log.
-    return os << "credentials{access_key_id=" << c.access_key_id << ", secret_access_key=" << c.secret_access_key
-              << ", session_token=" << c.session_token << '}';
+    return os << "credentials{access_key_id=" << c.access_key_id
+              << ", secret_access_key=" << c.secret_access_key << ", session_token=" << c.session_token
+              << '}';
 }
 
 std::string scope::to_string() const {
     constexpr std::string_view terminator = "aws4_request";
     std::string out;
     out.reserve(date.size() + region.size() + service.size() + terminator.size() + 3);
-    out.append(date).append(1, '/').append(region).append(1, '/').append(service).append(1, '/').append(terminator);
+    out.append(date).append(1, '/').append(region).append(1, '/');
+    out.append(service).append(1, '/').append(terminator);
     return out;
 }
 
@@ -299,7 +307,8 @@ std::string signed_headers(const request& r) {
 
 std::string string_to_sign(std::string_view amz_date, const scope& s, std::string_view canonical_request) {
     std::string out;
-    out.reserve(algorithm.size() + amz_date.size() + s.date.size() + s.region.size() + s.service.size() + 100);
+    out.reserve(algorithm.size() + amz_date.size() + s.date.size() + s.region.size() + s.service.size() +
+                100);
     out.append(algorithm).push_back('\n');
     out.append(amz_date).push_back('\n');
     out.append(s.to_string()).push_back('\n');
@@ -345,7 +354,8 @@ std::string authorization(const credentials& c, const scope& s, std::string_view
 std::string sign(request& r, const credentials& c, const scope& s, std::string_view amz_date, rules how) {
     if (amz_date.size() != 16 || s.date.size() != 8 || amz_date.substr(0, 8) != s.date)
         throw std::invalid_argument("sigv4::sign: x-amz-date does not fall on the scope's date");
-    if (std::none_of(r.headers.begin(), r.headers.end(), [](const header& h) { return iequal(h.name, "host"); }))
+    if (std::none_of(r.headers.begin(), r.headers.end(),
+                     [](const header& h) { return iequal(h.name, "host"); }))
         throw std::invalid_argument("sigv4::sign: the request has no host header");
 
     set_header(r.headers, "x-amz-date", amz_date);

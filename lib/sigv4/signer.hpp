@@ -1,7 +1,8 @@
 #pragma once
 // AWS Signature Version 4 for the Authorization header, in the stages AWS documents (and aws-c-auth tests):
 // canonical request -> string to sign -> signing key -> signature -> Authorization value.
-// Pure functions: the time, the scope and the credentials are passed in, nothing is read from the environment.
+// Pure functions: the time, the scope and the credentials are passed in, nothing is read from the
+// environment.
 #include "common/secret.hpp"
 #include "crypto/hash.hpp"
 
@@ -63,9 +64,9 @@ struct scope {
 [[nodiscard]] std::string uri_encode(std::string_view s, bool encode_slash);
 
 /// The canonical query string: splits `raw_query` on '&' (empty pieces are dropped), splits each piece at the
-/// first '=', percent-decodes name and value, re-encodes them with uri_encode(…, true) and sorts by name, then
-/// by value. "a" becomes "a=". '+' is taken literally (it becomes %2B), so callers must send spaces as %20;
-/// a malformed escape ("%zz", a lone '%') is kept as literal text. Never fails.
+/// first '=', percent-decodes name and value, re-encodes them with uri_encode(…, true) and sorts by name,
+/// then by value. "a" becomes "a=". '+' is taken literally (it becomes %2B), so callers must send spaces as
+/// %20; a malformed escape ("%zz", a lone '%') is kept as literal text. Never fails.
 [[nodiscard]] std::string canonical_query(std::string_view raw_query);
 
 /// The canonical request: method, canonical path (see `rules`), canonical query, then the headers with

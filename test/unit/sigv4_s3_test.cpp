@@ -42,8 +42,8 @@ std::string sts_for(std::string_view canonical_request_hash) {
 }
 
 // Signs with sign() and checks every stage against the documented values.
-void check_example(sigv4::request r, const std::string& creq, std::string_view creq_hash, std::string_view sig,
-                   std::string_view signed_list) {
+void check_example(sigv4::request r, const std::string& creq, std::string_view creq_hash,
+                   std::string_view sig, std::string_view signed_list) {
     const auto creds = example_credentials();
     const std::string authz = sigv4::sign(r, creds, example_scope, example_date, sigv4::s3_rules);
 
@@ -56,8 +56,11 @@ void check_example(sigv4::request r, const std::string& creq, std::string_view c
     CHECK(sigv4::signed_headers(r) == signed_list);
     // AWS's page prints the header without spaces after the commas; both forms are accepted, and we use
     // the ", " form of the general SigV4 documentation and the test suite.
-    CHECK(authz == "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
-                   "SignedHeaders=" + std::string(signed_list) + ", Signature=" + std::string(sig));
+    const std::string expected_authz =
+        "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
+        "SignedHeaders=" +
+        std::string(signed_list) + ", Signature=" + std::string(sig);
+    CHECK(authz == expected_authz);
 }
 
 }  // namespace
@@ -161,9 +164,9 @@ TEST_CASE("sigv4: canonical_query decodes, re-encodes and sorts", "[unit][sigv4]
     SECTION("encoded input comes out canonically encoded") {
         CHECK(sigv4::canonical_query("prefix=a%2fb%20c") == "prefix=a%2Fb%20c");
         CHECK(sigv4::canonical_query("prefix=a/b c") == "prefix=a%2Fb%20c");
-        CHECK(sigv4::canonical_query("k=%7E%41") == "k=~A");         // needless escapes are undone
-        CHECK(sigv4::canonical_query("a=b=c") == "a=b%3Dc");          // only the first '=' splits
-        CHECK(sigv4::canonical_query("a=b+c") == "a=b%2Bc");          // '+' is a plus, not a space
+        CHECK(sigv4::canonical_query("k=%7E%41") == "k=~A");              // needless escapes are undone
+        CHECK(sigv4::canonical_query("a=b=c") == "a=b%3Dc");              // only the first '=' splits
+        CHECK(sigv4::canonical_query("a=b+c") == "a=b%2Bc");              // '+' is a plus, not a space
         CHECK(sigv4::canonical_query("a=%zz&b=%4") == "a=%25zz&b=%254");  // malformed escapes stay literal
     }
 }
@@ -172,13 +175,12 @@ TEST_CASE("sigv4: canonical_request under S3 and generic rules", "[unit][sigv4]"
     sigv4::request r;
     r.method = "GET";
     r.path = "//a/./b/../c%20d";
-    r.headers = {{"Host", "h"},
-                 {"X-Amz-Meta-B", "  two   words\t "},
-                 {"x-amz-meta-a", "1"},
-                 {"X-AMZ-META-A", "2"}};
+    r.headers = {
+        {"Host", "h"}, {"X-Amz-Meta-B", "  two   words\t "}, {"x-amz-meta-a", "1"}, {"X-AMZ-META-A", "2"}};
     r.payload_hash = "UNSIGNED-PAYLOAD";
-    const std::string headers_part = "host:h\nx-amz-meta-a:1,2\nx-amz-meta-b:two words\n\n"
-                                     "host;x-amz-meta-a;x-amz-meta-b\nUNSIGNED-PAYLOAD";
+    const std::string headers_part =
+        "host:h\nx-amz-meta-a:1,2\nx-amz-meta-b:two words\n\n"
+        "host;x-amz-meta-a;x-amz-meta-b\nUNSIGNED-PAYLOAD";
     // S3 signs the path exactly as sent; the generic rules normalise it, then encode it a second time.
     CHECK(sigv4::canonical_request(r, sigv4::s3_rules) == "GET\n//a/./b/../c%20d\n\n" + headers_part);
     CHECK(sigv4::canonical_request(r, sigv4::generic_rules) == "GET\n/a/c%2520d\n\n" + headers_part);
@@ -201,8 +203,8 @@ TEST_CASE("sigv4: sign() adds x-amz-date and the signed session token", "[unit][
     CHECK(r.headers[2].value == example_date);
     CHECK(r.headers[3].name == "x-amz-security-token");
     CHECK(r.headers[3].value == "FQoGZXIvYXdzEXAMPLETOKEN");
-    CHECK(sigv4::canonical_request(r, sigv4::s3_rules).find("\nx-amz-security-token:FQoGZXIvYXdzEXAMPLETOKEN\n") !=
-          std::string::npos);
+    CHECK(sigv4::canonical_request(r, sigv4::s3_rules)
+              .find("\nx-amz-security-token:FQoGZXIvYXdzEXAMPLETOKEN\n") != std::string::npos);
 
     SECTION("signing again (a retry) replaces the headers instead of repeating them") {
         CHECK(sigv4::sign(r, creds, example_scope, example_date, sigv4::s3_rules) == authz);
@@ -228,7 +230,8 @@ TEST_CASE("sigv4: secrets never reach a stream or the Authorization value", "[un
     const auto creds = example_credentials(token);
     std::ostringstream os;
     os << creds;
-    CHECK(os.str() == "credentials{access_key_id=AKIAIOSFODNN7EXAMPLE, secret_access_key=***, session_token=***}");
+    CHECK(os.str() ==
+          "credentials{access_key_id=AKIAIOSFODNN7EXAMPLE, secret_access_key=***, session_token=***}");
     CHECK(os.str().find(example_secret) == std::string::npos);
     CHECK(os.str().find(token) == std::string::npos);
 

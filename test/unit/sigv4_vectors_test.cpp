@@ -1,6 +1,7 @@
 // The official AWS SigV4 test suite (botocore's copy), read in place from SCB_SIGV4_SUITE_DIR. Each vector is
 // checked in stages, as aws-c-auth does: canonical request, then string to sign, then Authorization, so a
-// failure points at the stage that broke. Generic SigV4 rules apply here; S3's rules are in sigv4_s3_test.cpp.
+// failure points at the stage that broke. Generic SigV4 rules apply here; S3's rules are in
+// sigv4_s3_test.cpp.
 #include "sigv4/signer.hpp"
 
 #include <catch2/catch.hpp>
@@ -33,7 +34,8 @@ const sigv4::scope suite_scope{"20150830", "us-east-1", "service"};
 const std::map<std::string, std::string> skipped{};
 
 sigv4::credentials suite_credentials(std::string token = {}) {
-    return {"AKIDEXAMPLE", scb::secret("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), scb::secret(std::move(token))};
+    return {"AKIDEXAMPLE", scb::secret("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+            scb::secret(std::move(token))};
 }
 
 // Byte for byte: no newline translation, and a missing final newline stays missing.
@@ -45,7 +47,8 @@ std::string slurp(const fs::path& p) {
     return s.str();
 }
 
-// Every folder holding a .req named after itself, as a path relative to the suite ("normalize-path/get-space").
+// Every folder holding a .req named after itself, as a path relative to the suite
+// ("normalize-path/get-space").
 std::vector<std::string> vector_names() {
     std::vector<std::string> names;
     for (const auto& entry : fs::recursive_directory_iterator(suite_dir)) {
@@ -63,9 +66,10 @@ struct raw_request {
     std::string body;
 };
 
-// Parses the suite's .req/.sreq format: "METHOD TARGET HTTP/1.1", header lines "Name:value" (value untrimmed),
-// continuation lines starting with whitespace, a blank line, then the body to the end of the file. The
-// target is everything between the first and the last space, because get-space has a raw space in its path.
+// Parses the suite's .req/.sreq format: "METHOD TARGET HTTP/1.1", header lines "Name:value" (value
+// untrimmed), continuation lines starting with whitespace, a blank line, then the body to the end of the
+// file. The target is everything between the first and the last space, because get-space has a raw space in
+// its path.
 raw_request parse_request(std::string_view text) {
     std::size_t pos = 0;
     auto next_line = [&](std::string_view& line) {
@@ -100,18 +104,23 @@ raw_request parse_request(std::string_view text) {
         }
         const std::size_t colon = line.find(':');
         if (colon == std::string_view::npos) throw std::runtime_error("header without ':'");
-        out.request.headers.push_back({std::string(line.substr(0, colon)), std::string(line.substr(colon + 1))});
+        out.request.headers.push_back(
+            {std::string(line.substr(0, colon)), std::string(line.substr(colon + 1))});
     }
     if (pos <= text.size()) out.body = std::string(text.substr(pos));
     out.request.payload_hash = scb::crypto::sha256_hex(out.body);
     return out;
 }
 
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
 const sigv4::header* find_header(const std::vector<sigv4::header>& headers, std::string_view lower_name) {
     for (const auto& h : headers) {
-        std::string n = h.name;
-        std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        if (n == lower_name) return &h;
+        if (lower(h.name) == lower_name) return &h;
     }
     return nullptr;
 }
@@ -120,9 +129,7 @@ const sigv4::header* find_header(const std::vector<sigv4::header>& headers, std:
 std::vector<std::pair<std::string, std::string>> normalized(const std::vector<sigv4::header>& headers) {
     std::vector<std::pair<std::string, std::string>> out;
     for (const auto& h : headers) {
-        std::string n = h.name;
-        std::transform(n.begin(), n.end(), n.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        out.emplace_back(std::move(n), h.value);
+        out.emplace_back(lower(h.name), h.value);
     }
     std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     return out;
@@ -145,8 +152,10 @@ TEST_CASE("sigv4: the official test suite is present and complete", "[unit][sigv
     const auto names = vector_names();
     CAPTURE(names.size());
     REQUIRE(names.size() >= 30);
-    CHECK(std::count_if(names.begin(), names.end(), [](const std::string& n) { return n.starts_with("normalize-path/"); }) > 0);
-    CHECK(std::count_if(names.begin(), names.end(), [](const std::string& n) { return n.starts_with("post-sts-token/"); }) == 2);
+    CHECK(std::count_if(names.begin(), names.end(),
+                        [](const std::string& n) { return n.starts_with("normalize-path/"); }) > 0);
+    CHECK(std::count_if(names.begin(), names.end(),
+                        [](const std::string& n) { return n.starts_with("post-sts-token/"); }) == 2);
 }
 
 TEST_CASE("sigv4: every official vector matches byte for byte", "[unit][sigv4]") {
@@ -201,11 +210,13 @@ TEST_CASE("sigv4: every official vector matches byte for byte", "[unit][sigv4]")
                                                           sigv4::signature(key, actual_sts));
     REQUIRE(actual_authz == authz);
 
-    // And the one-call path: sign() on the raw .req gives the same Authorization and, once a token that is not
-    // signed has been added afterwards (post-sts-header-after), the same headers as the .sreq.
+    // And the one-call path: sign() on the raw .req gives the same Authorization and, once a token that is
+    // not signed has been added afterwards (post-sts-header-after), the same headers as the .sreq.
     sigv4::request via_sign = raw.request;
     CHECK(sigv4::sign(via_sign, creds, suite_scope, suite_amz_date, sigv4::generic_rules) == authz);
     if (!token_signed && sent_token != nullptr) via_sign.headers.push_back(*sent_token);
+    // The .sreq's own Authorization line is not compared: in get-vanilla-with-session-token it carries a
+    // signature (5fa00f…) that is not the one in its .authz, an inconsistency of the upstream suite.
     auto expected_headers = signed_raw.request.headers;
     std::erase_if(expected_headers, [](const sigv4::header& h) { return h.name == "Authorization"; });
     CHECK(normalized(via_sign.headers) == normalized(expected_headers));
