@@ -169,8 +169,10 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
         const up = http.request({
           host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers, agent: upstreamAgent,
         }, (ures) => {
-          const out = {};
-          for (const [k, val] of Object.entries(ures.headers)) if (!HOP_BY_HOP.has(k)) out[k] = val;
+          const out = []; // raw (name, value) pairs: keep s3rver's header case and order
+          for (let i = 0; i + 1 < ures.rawHeaders.length; i += 2) {
+            if (!HOP_BY_HOP.has(ures.rawHeaders[i].toLowerCase())) out.push(ures.rawHeaders[i], ures.rawHeaders[i + 1]);
+          }
           res.writeHead(ures.statusCode, out);
           ures.pipe(res);
           ures.on('error', () => res.destroy());
