@@ -1,6 +1,10 @@
 # scb_target_settings(<target>): the warning and sanitizer flags every target of the project uses.
 function(scb_target_settings target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor)
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    # g++ 12 reports false -Wrestrict positives inside std::string at -O3 (GCC PR 105329).
+    target_compile_options(${target} PRIVATE -Wno-restrict)
+  endif()
   if(SCB_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()

@@ -1,0 +1,95 @@
+#pragma once
+// Uploads versions to S3 one at a time: the newest pending version wins, failures are retried
+// with backoff forever, and a spool copy is deleted only after S3 confirmed it (or confirmed a
+// newer version that supersedes it: every SCB is a complete snapshot of all channels).
+#include "backup/backoff.hpp"
+#include "backup/version.hpp"
+#include "s3/client.hpp"
+#include "spool/spool.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace scb::backup {
+
+struct uploader_options {
+    std::string prefix;
+    s3::put_options put;
+    std::chrono::milliseconds retry_min{1000};
+    std::chrono::milliseconds retry_max{300'000};
+    // Failures only the operator can fix (credentials, bucket) are retried no faster than this.
+    std::chrono::milliseconds fatal_retry_min{60'000};
+};
+
+/// What happened to an upload, for logs, health and metrics.
+struct upload_event {
+    bool ok = false;
+    std::string key;
+    std::size_t bytes = 0;
+    std::chrono::milliseconds duration{0};
+    s3::error err;  // when !ok
+};
+
+class uploader {
+public:
+    /// `spool_io` is a one-thread pool: spool writes and deletes run there in order, off the
+    /// io_context thread (an fsync can take long).
+    uploader(boost::asio::any_io_executor ex, s3::client& client, spool::spool& store,
+             boost::asio::thread_pool& spool_io, uploader_options opts);
+
+    /// Spooled versions an earlier run left (oldest first): uploaded before anything new.
+    void add_leftovers(const std::vector<spool::entry>& entries);
+    /// A new version: its spool copy is written in the background and it becomes the one version
+    /// waiting for upload, replacing an older one still waiting.
+    void submit(version v);
+    /// SHA-256 of the newest version accepted (waiting, in flight or confirmed); empty if none.
+    [[nodiscard]] const std::string& newest_sha() const noexcept;
+    /// True when nothing waits and nothing is in flight.
+    [[nodiscard]] bool idle() const noexcept;
+
+    /// Uploads until finish() is called and the upload in flight (if any) has ended.
+    boost::asio::awaitable<void> run();
+    /// Shutdown, step one: take no new upload, stop retrying; the upload in flight may finish.
+    void finish();
+    /// Shutdown, step two (grace period over): abort the upload in flight; it stays in the spool.
+    void abort();
+
+    /// Called after every upload attempt (logs are written by the uploader itself).
+    std::function<void(const upload_event&)> on_upload;
+
+private:
+    std::optional<version> take_next();
+    bool load(version& v);
+    void forget_spooled(std::vector<std::string> names);
+    boost::asio::awaitable<void> upload_with_retries(version job);
+
+    boost::asio::any_io_executor ex_;
+    s3::client& client_;
+    spool::spool& spool_;
+    boost::asio::thread_pool& spool_io_;
+    uploader_options opts_;
+    backoff backoff_;
+
+    std::deque<version> leftovers_;
+    std::optional<version> next_;
+    std::optional<version> in_flight_;
+    std::string confirmed_sha_;
+    std::vector<std::string> superseded_;  // spool names to delete once a newer version is confirmed
+
+    boost::asio::steady_timer wake_;   // a condition variable: cancelled when work or finish() arrives
+    boost::asio::cancellation_signal abort_;
+    bool closing_ = false;
+    bool aborted_ = false;
+};
+
+}  // namespace scb::backup

@@ -1,0 +1,266 @@
+#include "config/settings.hpp"
+
+#include "config/env_file.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <cctype>
+#include <iomanip>
+#include <map>
+#include <sstream>
+
+namespace scb::config {
+
+namespace po = boost::program_options;
+using namespace std::chrono_literals;
+
+std::chrono::milliseconds parse_duration(const std::string& text) {
+    std::size_t pos = 0;
+    double n = 0;
+    try {
+        n = std::stod(text, &pos);
+    } catch (const std::exception&) {
+        throw std::invalid_argument("'" + text + "' is not a duration like 30s, 5m, 250ms or 1h");
+    }
+    const std::string unit = text.substr(pos);
+    double ms = 0;
+    if (unit.empty() || unit == "s") ms = n * 1000;
+    else if (unit == "ms") ms = n;
+    else if (unit == "m" || unit == "min") ms = n * 60'000;
+    else if (unit == "h") ms = n * 3'600'000;
+    else throw std::invalid_argument("'" + text + "' is not a duration like 30s, 5m, 250ms or 1h");
+    if (!(n >= 0) || ms > 1e12) throw std::invalid_argument("'" + text + "' is out of range");
+    return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+}
+
+std::uint64_t parse_size(const std::string& text) {
+    std::size_t pos = 0;
+    unsigned long long n = 0;
+    try {
+        if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) throw std::invalid_argument("");
+        n = std::stoull(text, &pos);
+    } catch (const std::exception&) {
+        throw std::invalid_argument("'" + text + "' is not a size like 64MiB, 512KiB or 1048576");
+    }
+    const std::string unit = text.substr(pos);
+    std::uint64_t mult = 1;
+    if (unit.empty() || unit == "B") mult = 1;
+    else if (unit == "KiB" || unit == "K" || unit == "k") mult = 1ull << 10;
+    else if (unit == "MiB" || unit == "M") mult = 1ull << 20;
+    else if (unit == "GiB" || unit == "G") mult = 1ull << 30;
+    else throw std::invalid_argument("'" + text + "' is not a size like 64MiB, 512KiB or 1048576");
+    if (n > (~0ull) / mult) throw std::invalid_argument("'" + text + "' is too large");
+    return n * mult;
+}
+
+namespace {
+
+/// One setting: its flag, its variables (first wins), its default for --help, and how to apply a value.
+struct option_spec {
+    const char* flag;
+    const char* env;
+    const char* env2;
+    const char* default_text;
+    const char* help;
+    void (*apply)(settings&, const std::string&);
+};
+
+std::chrono::milliseconds positive_duration(const std::string& v) {
+    auto d = parse_duration(v);
+    if (d <= 0ms) throw std::invalid_argument("must be more than zero");
+    return d;
+}
+
+const std::vector<option_spec>& specs() {
+    static const std::vector<option_spec> table = {
+        {"file", "MONITOR_FILE_PATH", nullptr, "~/.lnd/data/chain/bitcoin/mainnet/channel.backup",
+         "lnd's channel.backup to watch", [](settings& s, const std::string& v) { s.file = v; }},
+        {"spool-dir", "BACKUP_DIRECTORY", nullptr, "$STATE_DIRECTORY or ~/.local/state/scb-backup",
+         "local spool: versions not yet confirmed by S3 (created 0700)",
+         [](settings& s, const std::string& v) { s.spool_dir = v; }},
+        {"bucket", "S3_BUCKET_NAME", nullptr, "(required)", "S3 bucket to upload to",
+         [](settings& s, const std::string& v) { s.bucket = v; }},
+        {"prefix", "S3_BACKUP_PREFIX", nullptr, "\"\"", "key prefix, e.g. 'mynode/' (keys: PREFIX + channel-<time>-<sha6>.backup)",
+         [](settings& s, const std::string& v) { s.prefix = v; }},
+        {"region", "AWS_REGION", "AWS_DEFAULT_REGION", "us-east-1", "region used in the signature and the AWS endpoint",
+         [](settings& s, const std::string& v) { s.endpoint.region = v; }},
+        {"endpoint", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS by region", "custom S3-compatible endpoint URL",
+         [](settings& s, const std::string& v) { s.endpoint.url = v; }},
+        {"addressing-style", "S3_ADDRESSING_STYLE", nullptr, "auto",
+         "auto|path|virtual (auto: virtual-hosted on AWS, path for custom endpoints and dotted buckets)",
+         [](settings& s, const std::string& v) {
+             auto st = s3::parse_addressing_style(v);
+             if (!st) throw std::invalid_argument("must be auto, path or virtual");
+             s.endpoint.style = *st;
+         }},
+        {"ca-bundle", "AWS_CA_BUNDLE", nullptr, "system trust store", "PEM file of CA certificates to trust for HTTPS",
+         [](settings& s, const std::string& v) { s.ca_bundle = v; }},
+        {"profile", "AWS_PROFILE", nullptr, "default", "profile in the shared credentials file",
+         [](settings& s, const std::string& v) { s.credentials.profile = v; }},
+        {"credentials-file", "AWS_SHARED_CREDENTIALS_FILE", nullptr, "~/.aws/credentials",
+         "shared credentials file (used when AWS_ACCESS_KEY_ID is not set)",
+         [](settings& s, const std::string& v) { s.credentials.credentials_file = v; }},
+        {"checksum", "SCB_CHECKSUM", nullptr, "both", "integrity headers on PUT: both|md5|sha256|none",
+         [](settings& s, const std::string& v) {
+             auto m = s3::parse_checksum_mode(v);
+             if (!m) throw std::invalid_argument("must be both, md5, sha256 or none");
+             s.checksum = *m;
+         }},
+        {"connect-timeout", "SCB_CONNECT_TIMEOUT", nullptr, "10s", "resolve + connect + TLS handshake limit",
+         [](settings& s, const std::string& v) { s.io.connect = positive_duration(v); }},
+        {"request-timeout", "SCB_REQUEST_TIMEOUT", nullptr, "60s", "limit for sending one request and reading its answer",
+         [](settings& s, const std::string& v) { s.io.request = positive_duration(v); }},
+        {"reconcile-interval", "SCB_RECONCILE_INTERVAL", nullptr, "5m",
+         "how often to compare the file with the last version backed up (safety net for lost events)",
+         [](settings& s, const std::string& v) { s.reconcile_interval = positive_duration(v); }},
+        {"shutdown-timeout", "SCB_SHUTDOWN_TIMEOUT", nullptr, "10s", "grace period for an upload in flight on SIGTERM",
+         [](settings& s, const std::string& v) { s.shutdown_timeout = parse_duration(v); }},
+        {"retry-min", "SCB_RETRY_MIN", nullptr, "1s", "first retry delay (exponential backoff, full jitter)",
+         [](settings& s, const std::string& v) { s.retry_min = positive_duration(v); }},
+        {"retry-max", "SCB_RETRY_MAX", nullptr, "5m", "longest retry delay",
+         [](settings& s, const std::string& v) { s.retry_max = positive_duration(v); }},
+        {"max-size", "SCB_MAX_SIZE", nullptr, "64MiB", "largest file accepted as a backup",
+         [](settings& s, const std::string& v) { s.max_size = parse_size(v); }},
+        {"log-level", "SCB_LOG_LEVEL", nullptr, "info", "debug|info|warn|error",
+         [](settings& s, const std::string& v) {
+             auto l = logging::parse_level(v);
+             if (!l) throw std::invalid_argument("must be debug, info, warn or error");
+             s.log_level = *l;
+         }},
+    };
+    return table;
+}
+
+std::string naming(const option_spec& o) {
+    std::string n = std::string(o.env) + " / --" + o.flag;
+    if (o.env2) n = std::string(o.env) + " (or " + o.env2 + ") / --" + o.flag;
+    return n;
+}
+
+std::string home(const s3::env_lookup& env) { return env("HOME").value_or("/root"); }
+
+}  // namespace
+
+s3::env_lookup layered_env(s3::env_lookup env, std::map<std::string, std::string> file_vars) {
+    return [env = std::move(env), vars = std::move(file_vars)](const std::string& name) -> std::optional<std::string> {
+        if (auto v = env(name)) return v;
+        if (auto it = vars.find(name); it != vars.end() && !it->second.empty()) return it->second;
+        return std::nullopt;
+    };
+}
+
+std::string help_text() {
+    std::ostringstream os;
+    os << "scb-backup " SCB_VERSION " - keeps lnd's channel.backup in S3\n\n"
+          "Usage: scb-backup [run|once] [--flag value]...\n"
+          "  run   (default) watch the file and upload every new version until SIGTERM\n"
+          "  once  upload the current file, wait until S3 has it, exit\n\n"
+          "Settings (flag, environment variable, default). Flags win over variables, variables over --env-file:\n";
+    for (const auto& o : specs()) {
+        os << "  --" << std::left << std::setw(20) << o.flag << o.help << "\n"
+           << "  " << std::setw(22) << "" << o.env;
+        if (o.env2) os << ", " << o.env2;
+        os << "; default " << o.default_text << "\n";
+    }
+    os << "  --env-file PATH       read KEY=VALUE settings from a file (systemd EnvironmentFile format)\n"
+          "  --help, --version\n\n"
+          "Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, else the shared\n"
+          "credentials file. They are never taken from flags, which other users can see in ps.\n";
+    return os.str();
+}
+
+parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env) {
+    po::options_description desc;
+    desc.add_options()("help,h", "")("version", "")("env-file", po::value<std::string>());
+    for (const auto& o : specs()) desc.add_options()(o.flag, po::value<std::string>());
+    po::options_description hidden;
+    hidden.add_options()("command", po::value<std::string>());
+    po::options_description all;
+    all.add(desc).add(hidden);
+    po::positional_options_description positional;
+    positional.add("command", 1);
+
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
+    } catch (const po::error& e) {
+        throw usage_error(std::string(e.what()) + " (see --help)");
+    }
+
+    parse_result out;
+    if (vm.count("help")) {
+        out.exit_now = true;
+        out.text = help_text();
+        return out;
+    }
+    if (vm.count("version")) {
+        out.exit_now = true;
+        out.text = "scb-backup " SCB_VERSION "\n";
+        return out;
+    }
+    settings& s = out.values;
+    if (vm.count("command")) {
+        const auto cmd = vm["command"].as<std::string>();
+        if (cmd == "run") s.cmd = command::run;
+        else if (cmd == "once") s.cmd = command::once;
+        else throw usage_error("unknown command '" + cmd + "': use run or once (see --help)");
+    }
+
+    std::map<std::string, std::string> file_vars;
+    if (vm.count("env-file")) {
+        s.env_file = vm["env-file"].as<std::string>();
+        try {
+            file_vars = read_env_file(s.env_file);
+        } catch (const env_file_error& e) {
+            throw usage_error(std::string(e.what()) + " (--env-file)");
+        }
+    }
+    const auto lookup = layered_env(env, file_vars);
+
+    for (const auto& o : specs()) {
+        std::optional<std::string> value;
+        if (vm.count(o.flag)) value = vm[o.flag].as<std::string>();
+        else if (auto v = lookup(o.env)) value = v;
+        else if (o.env2) value = lookup(o.env2);
+        if (!value) continue;
+        try {
+            o.apply(s, *value);
+        } catch (const std::invalid_argument& e) {
+            throw usage_error(naming(o) + ": " + e.what());
+        }
+    }
+
+    if (s.file.empty()) s.file = home(env) + "/.lnd/data/chain/bitcoin/mainnet/channel.backup";
+    if (s.spool_dir.empty()) {
+        if (auto state = env("STATE_DIRECTORY")) s.spool_dir = *state;
+        else s.spool_dir = home(env) + "/.local/state/scb-backup";
+    }
+    if (s.bucket.empty()) throw usage_error("no bucket: set S3_BUCKET_NAME or --bucket");
+    try {
+        (void)s3::resolve_endpoint(s.endpoint, s.bucket);
+    } catch (const s3::endpoint_error& e) {
+        const bool bucket_problem = s3::bucket_name_problem(s.bucket).has_value();
+        throw usage_error(std::string(e.what()) +
+                          (bucket_problem ? " (S3_BUCKET_NAME / --bucket)" : " (AWS_ENDPOINT_URL_S3 / --endpoint)"));
+    }
+    if (s.endpoint.region.empty()) throw usage_error("empty region (AWS_REGION / --region)");
+    if (s.retry_min > s.retry_max) throw usage_error("SCB_RETRY_MIN / --retry-min is longer than SCB_RETRY_MAX / --retry-max");
+    if (s.max_size < 45) throw usage_error("SCB_MAX_SIZE / --max-size is below 45 bytes, lnd's smallest backup");
+    if (!s.file.has_filename())
+        throw usage_error("MONITOR_FILE_PATH / --file must name a file, not a folder");
+    s.env_file_vars = std::move(file_vars);
+    return out;
+}
+
+std::string describe(const settings& s) {
+    std::ostringstream os;
+    os << "file=" << s.file.string() << " spool=" << s.spool_dir.string() << " bucket=" << s.bucket
+       << " prefix=" << (s.prefix.empty() ? "\"\"" : s.prefix) << " region=" << s.endpoint.region
+       << " endpoint=" << (s.endpoint.url.empty() ? "aws" : s.endpoint.url);
+    if (!s.ca_bundle.empty()) os << " ca-bundle=" << s.ca_bundle;
+    os << " reconcile=" << s.reconcile_interval.count() << "ms retry=" << s.retry_min.count() << ".."
+       << s.retry_max.count() << "ms";
+    return os.str();
+}
+
+}  // namespace scb::config

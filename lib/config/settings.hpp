@@ -1,0 +1,70 @@
+#pragma once
+// Every setting of the daemon, with its default; filled from flags, the environment and an env file.
+#include "logging/logger.hpp"
+#include "s3/client.hpp"
+#include "s3/credentials.hpp"
+#include "s3/endpoint.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace scb::config {
+
+enum class command { run, once };
+
+struct settings {
+    command cmd = command::run;
+    std::filesystem::path file;       // MONITOR_FILE_PATH / --file
+    std::filesystem::path spool_dir;  // BACKUP_DIRECTORY / --spool-dir
+    std::string bucket;               // S3_BUCKET_NAME / --bucket
+    std::string prefix;               // S3_BACKUP_PREFIX / --prefix
+    s3::endpoint_config endpoint;     // region, endpoint URL, addressing style
+    std::string ca_bundle;            // AWS_CA_BUNDLE / --ca-bundle
+    s3::credentials_options credentials;
+    s3::timeouts io;
+    s3::checksum_mode checksum = s3::checksum_mode::both;
+    std::chrono::milliseconds reconcile_interval{std::chrono::minutes(5)};
+    std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};
+    std::chrono::milliseconds retry_min{std::chrono::seconds(1)};
+    std::chrono::milliseconds retry_max{std::chrono::minutes(5)};
+    std::uint64_t max_size = 64ull * 1024 * 1024;
+    logging::level log_level = logging::level::info;
+    std::string env_file;
+    std::map<std::string, std::string> env_file_vars;  // feeds the credential lookup, behind the real environment
+};
+
+/// The real environment first, then the env file's variables.
+s3::env_lookup layered_env(s3::env_lookup env, std::map<std::string, std::string> file_vars);
+
+/// A bad flag, variable or value. Exit code 64; what() is one line naming the variable and the flag.
+struct usage_error : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct parse_result {
+    settings values;
+    bool exit_now = false;  // --help or --version: print `text` and exit 0
+    std::string text;
+};
+
+/// Flags win over real environment variables, which win over the --env-file, which wins over the
+/// defaults. Validates everything that can be checked without touching the network.
+parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env);
+
+/// `--help`: every setting with its flag, variable and default.
+std::string help_text();
+
+/// The effective configuration for the start-up log line; holds no secret.
+std::string describe(const settings& s);
+
+/// "90s", "5m", "250ms", "1h", or plain seconds. Throws std::invalid_argument.
+std::chrono::milliseconds parse_duration(const std::string& text);
+/// "64MiB", "512KiB", "1GiB", "1000" (bytes); also k/M/G as binary units. Throws std::invalid_argument.
+std::uint64_t parse_size(const std::string& text);
+
+}  // namespace scb::config

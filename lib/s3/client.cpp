@@ -1,0 +1,242 @@
+#include "s3/client.hpp"
+
+#include "crypto/hash.hpp"
+
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/property_tree/ptree.hpp>
+#include <boost/property_tree/xml_parser.hpp>
+
+#include <ctime>
+#include <sstream>
+#include <stdexcept>
+
+namespace scb::s3 {
+
+namespace asio = boost::asio;
+
+std::optional<checksum_mode> parse_checksum_mode(std::string_view text) {
+    if (text == "both") return checksum_mode::both;
+    if (text == "md5") return checksum_mode::md5;
+    if (text == "sha256") return checksum_mode::sha256;
+    if (text == "none") return checksum_mode::none;
+    return std::nullopt;
+}
+
+asio::awaitable<result<sigv4::credentials>> static_credentials::current() {
+    co_return result<sigv4::credentials>{creds_, {}};
+}
+
+list_page parse_list_objects(std::string_view xml) {
+    namespace pt = boost::property_tree;
+    pt::ptree tree;
+    std::istringstream in{std::string(xml)};
+    try {
+        pt::read_xml(in, tree, pt::xml_parser::trim_whitespace);
+    } catch (const pt::xml_parser_error& e) {
+        throw std::runtime_error(std::string("malformed ListObjectsV2 response: ") + e.message());
+    }
+    auto root = tree.get_child_optional("ListBucketResult");
+    if (!root) throw std::runtime_error("ListObjectsV2 response has no ListBucketResult element");
+    list_page page;
+    for (const auto& [name, node] : *root) {
+        if (name != "Contents") continue;
+        object_info o;
+        o.key = node.get<std::string>("Key", "");
+        o.size = node.get<std::uint64_t>("Size", 0);
+        o.last_modified = node.get<std::string>("LastModified", "");
+        o.etag = node.get<std::string>("ETag", "");
+        page.objects.push_back(std::move(o));
+    }
+    if (root->get<std::string>("IsTruncated", "false") == "true") {
+        page.next_continuation_token = root->get<std::string>("NextContinuationToken", "");
+        if (page.next_continuation_token.empty())
+            throw std::runtime_error("ListObjectsV2 response is truncated but has no NextContinuationToken");
+    }
+    return page;
+}
+
+namespace {
+
+std::string unquote(std::string_view etag) {
+    if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+    return std::string(etag);
+}
+
+/// Parses an HTTP Date header (RFC 7231 IMF-fixdate) into a time point.
+std::optional<std::chrono::system_clock::time_point> parse_http_date(const std::string& text) {
+    std::tm tm{};
+    std::istringstream in(text);
+    in.imbue(std::locale::classic());
+    in >> std::get_time(&tm, "%a, %d %b %Y %H:%M:%S");
+    if (in.fail()) return std::nullopt;
+    return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+std::string header(const http_response& res, std::string_view name) {
+    auto it = res.find(name);
+    return it == res.end() ? std::string() : std::string(it->value());
+}
+
+}  // namespace
+
+client::client(asio::any_io_executor ex, endpoint ep, std::shared_ptr<credentials_provider> creds, client_options opts)
+    : ep_(std::move(ep)),
+      creds_(std::move(creds)),
+      opts_(std::move(opts)),
+      conn_(ex, ep_.host, ep_.port, ep_.tls ? make_tls_context(opts_.ca_bundle) : nullptr, opts_.io) {}
+
+asio::awaitable<result<http_response>> client::execute_once(const call& c) {
+    auto creds = co_await creds_->current();
+    if (!creds) co_return result<http_response>{{}, std::move(creds.err)};
+
+    const auto now = std::chrono::system_clock::now() + clock_offset_;
+    sigv4::request sr;
+    sr.method = std::string(http::to_string(c.method));
+    sr.path = c.path;
+    sr.query = c.query;
+    sr.payload_hash = crypto::sha256_hex(c.body);
+    sr.headers.reserve(c.headers.size() + 4);
+    sr.headers.push_back({"host", ep_.host_header});
+    sr.headers.push_back({"x-amz-content-sha256", sr.payload_hash});
+    for (const auto& [name, value] : c.headers) sr.headers.push_back({name, value});
+    const sigv4::scope scope{sigv4::date_stamp(now), ep_.region, "s3"};
+    const std::string authorization = sigv4::sign(sr, creds.value, scope, sigv4::amz_date(now), sigv4::s3_rules);
+
+    http_request req{c.method, c.query.empty() ? c.path : c.path + "?" + c.query, 11};
+    for (const auto& h : sr.headers) req.set(h.name, h.value);
+    req.set(http::field::authorization, authorization);
+    req.set(http::field::user_agent, "scb-backup/" SCB_VERSION);
+    req.body() = boost::beast::span<const char>(c.body.data(), c.body.size());
+    if (c.method == http::verb::put || !c.body.empty()) req.prepare_payload();
+
+    auto ex = co_await conn_.send(req, opts_.max_object_size + 64 * 1024);
+    if (ex.err) {
+        ex.err.operation = c.operation;
+        co_return result<http_response>{{}, std::move(ex.err)};
+    }
+    const unsigned status = ex.response.result_int();
+    if (status >= 300) {
+        auto err = parse_error_response(status, ex.response.body());
+        err.operation = c.operation;
+        if (err.code == errc::clock_skew) {
+            // Remember how far off we are, from the server's own Date, so the retry is signed right.
+            if (auto server_now = parse_http_date(header(ex.response, "Date")))
+                clock_offset_ = std::chrono::duration_cast<std::chrono::seconds>(*server_now - std::chrono::system_clock::now());
+        }
+        co_return result<http_response>{std::move(ex.response), std::move(err)};
+    }
+    co_return result<http_response>{std::move(ex.response), {}};
+}
+
+asio::awaitable<result<http_response>> client::execute(call c) {
+    auto r = co_await execute_once(c);
+    // A skewed clock is fixed by the offset we just learned: try once more at once.
+    if (r.err.code == errc::clock_skew) r = co_await execute_once(c);
+    co_return r;
+}
+
+asio::awaitable<result<put_result>> client::put_object(std::string key, std::string_view body, put_options opts) {
+    const auto sha = crypto::sha256(body);
+    const auto md5 = crypto::md5(body);
+    call c{http::verb::put, ep_.object_path(key), {}, body, {}, "PUT " + key};
+    c.headers.push_back({"content-type", opts.content_type});
+    if (opts.checksum == checksum_mode::both || opts.checksum == checksum_mode::md5)
+        c.headers.push_back({"content-md5", crypto::base64(md5)});
+    if (opts.checksum == checksum_mode::both || opts.checksum == checksum_mode::sha256)
+        c.headers.push_back({"x-amz-checksum-sha256", crypto::base64(sha)});
+    for (auto& h : opts.extra_headers) c.headers.push_back(h);
+
+    auto r = co_await execute(std::move(c));
+    result<put_result> out;
+    if (r.err) {
+        out.err = std::move(r.err);
+        co_return out;
+    }
+    out.value.sha256_hex = crypto::hex(sha);
+    out.value.etag = unquote(header(r.value, "ETag"));
+    const std::string echoed = header(r.value, "x-amz-checksum-sha256");
+    const bool kms = header(r.value, "x-amz-server-side-encryption").starts_with("aws:kms");
+    // Trust a 200 only when what S3 says it stored matches what we sent: its SHA-256 echo when it
+    // gives one, else the ETag, which is the MD5 of the body for a single PUT without SSE-KMS.
+    std::string problem;
+    if (!echoed.empty()) {
+        if (echoed != crypto::base64(sha)) problem = "S3 stored a body whose SHA-256 differs from the one sent";
+    } else if (out.value.etag.empty()) {
+        problem = "S3 answered 200 without an ETag";
+    } else if (!kms && out.value.etag.size() == 32 && out.value.etag != crypto::hex(md5)) {
+        problem = "S3's ETag " + out.value.etag + " is not the MD5 of the body sent";
+    }
+    if (!problem.empty()) out.err = error{errc::integrity_mismatch, 200, {}, problem, {}, "PUT " + key};
+    co_return out;
+}
+
+asio::awaitable<result<std::string>> client::get_object(std::string key) {
+    call c{http::verb::get, ep_.object_path(key), {}, {}, {}, "GET " + key};
+    auto r = co_await execute(std::move(c));
+    result<std::string> out;
+    if (r.err)
+        out.err = std::move(r.err);
+    else
+        out.value = std::move(r.value.body());
+    co_return out;
+}
+
+asio::awaitable<result<object_info>> client::head_object(std::string key) {
+    call c{http::verb::head, ep_.object_path(key), {}, {}, {}, "HEAD " + key};
+    // Ask for the stored checksum too (S3 returns it only on request).
+    c.headers.emplace_back("x-amz-checksum-mode", "ENABLED");
+    auto r = co_await execute(std::move(c));
+    result<object_info> out;
+    if (r.err) {
+        out.err = std::move(r.err);
+        co_return out;
+    }
+    out.value.key = key;
+    const auto length = header(r.value, "Content-Length");
+    out.value.size = length.empty() ? 0 : std::stoull(length);
+    out.value.etag = unquote(header(r.value, "ETag"));
+    out.value.last_modified = header(r.value, "Last-Modified");
+    out.value.checksum_sha256 = header(r.value, "x-amz-checksum-sha256");
+    co_return out;
+}
+
+asio::awaitable<result<list_page>> client::list_objects_page(std::string prefix, std::string continuation, int max_keys) {
+    // The query as sent must already be in canonical form: sorted, every value strictly encoded.
+    std::string query;
+    if (!continuation.empty()) query += "continuation-token=" + sigv4::uri_encode(continuation, true) + "&";
+    query += "list-type=2&max-keys=" + std::to_string(max_keys);
+    if (!prefix.empty()) query += "&prefix=" + sigv4::uri_encode(prefix, true);
+    call c{http::verb::get, ep_.bucket_path(), std::move(query), {}, {}, "LIST " + prefix};
+    auto r = co_await execute(std::move(c));
+    result<list_page> out;
+    if (r.err) {
+        out.err = std::move(r.err);
+        co_return out;
+    }
+    try {
+        out.value = parse_list_objects(r.value.body());
+    } catch (const std::exception& e) {
+        out.err = error{errc::protocol_error, 200, {}, e.what(), {}, "LIST " + prefix};
+    }
+    co_return out;
+}
+
+asio::awaitable<result<std::vector<object_info>>> client::list_objects(std::string prefix, int page_size) {
+    result<std::vector<object_info>> out;
+    std::string token;
+    do {
+        // Build the call before awaiting it: g++ 12 destroys by-value temporaries made inside a
+        // co_await expression twice.
+        auto next_page = list_objects_page(prefix, std::move(token), page_size);
+        auto page = co_await std::move(next_page);
+        if (page.err) {
+            out.err = std::move(page.err);
+            co_return out;
+        }
+        for (auto& o : page.value.objects) out.value.push_back(std::move(o));
+        token = std::move(page.value.next_continuation_token);
+    } while (!token.empty());
+    co_return out;
+}
+
+}  // namespace scb::s3

@@ -1,0 +1,130 @@
+#pragma once
+// An S3 client on the caller's io_context: PUT, GET, HEAD and ListObjectsV2 over one kept-alive
+// connection, every request signed with SigV4.
+#include "s3/connection.hpp"
+#include "s3/endpoint.hpp"
+#include "s3/error.hpp"
+#include "sigv4/signer.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace scb::s3 {
+
+/// A value or the error that kept us from getting it.
+template <class T>
+struct result {
+    T value{};
+    error err;
+    explicit operator bool() const noexcept { return !err; }
+};
+
+/// Which integrity headers a PUT carries: S3-compatible stores disagree on them.
+enum class checksum_mode { both, md5, sha256, none };
+std::optional<checksum_mode> parse_checksum_mode(std::string_view text);
+
+struct put_options {
+    checksum_mode checksum = checksum_mode::both;
+    std::string content_type = "application/octet-stream";
+    std::vector<std::pair<std::string, std::string>> extra_headers;  // x-amz-* (SSE, storage class, lock)
+};
+
+struct put_result {
+    std::string etag;
+    std::string sha256_hex;  // of the body we sent (and S3 confirmed, where it echoes a checksum)
+};
+
+struct object_info {
+    std::string key;
+    std::uint64_t size = 0;
+    std::string last_modified;  // ISO 8601 as S3 gives it
+    std::string etag;
+    std::string checksum_sha256;  // base64, when the store returns it (HEAD with checksum mode)
+};
+
+struct list_page {
+    std::vector<object_info> objects;
+    std::string next_continuation_token;  // empty on the last page
+};
+
+struct client_options {
+    timeouts io;
+    std::string ca_bundle;
+    std::size_t max_object_size = 256u * 1024 * 1024;  // body limit when reading
+};
+
+/// Hands out the credentials for each request (static keys now; refreshed ones later).
+class credentials_provider {
+public:
+    virtual ~credentials_provider() = default;
+    virtual boost::asio::awaitable<result<sigv4::credentials>> current() = 0;
+};
+
+class static_credentials final : public credentials_provider {
+public:
+    explicit static_credentials(sigv4::credentials c) : creds_(std::move(c)) {}
+    boost::asio::awaitable<result<sigv4::credentials>> current() override;
+
+private:
+    sigv4::credentials creds_;
+};
+
+/// Parses a ListObjectsV2 response body. Throws std::runtime_error on malformed XML.
+list_page parse_list_objects(std::string_view xml);
+
+class client {
+public:
+    /// Throws std::runtime_error when the TLS context cannot be set up (a bad CA bundle).
+    client(boost::asio::any_io_executor ex, endpoint ep, std::shared_ptr<credentials_provider> creds,
+           client_options opts = {});
+
+    /// PUTs `body` at `key`. The answer must be 200 and, where S3 echoes a checksum or an MD5
+    /// ETag, match what we sent; otherwise err is integrity_mismatch.
+    boost::asio::awaitable<result<put_result>> put_object(std::string key, std::string_view body, put_options opts);
+    /// The same with default options. Not a coroutine on purpose: g++ 12 destroys a defaulted
+    /// class-type argument of a coroutine twice when the call stands inside a co_await.
+    boost::asio::awaitable<result<put_result>> put_object(std::string key, std::string_view body) {
+        return put_object(std::move(key), body, put_options{});
+    }
+    boost::asio::awaitable<result<std::string>> get_object(std::string key);
+    boost::asio::awaitable<result<object_info>> head_object(std::string key);
+    /// One page of ListObjectsV2 (max_keys 1..1000).
+    boost::asio::awaitable<result<list_page>> list_objects_page(std::string prefix, std::string continuation,
+                                                                int max_keys = 1000);
+    /// Every object under the prefix, following continuation tokens.
+    boost::asio::awaitable<result<std::vector<object_info>>> list_objects(std::string prefix, int page_size = 1000);
+
+    [[nodiscard]] const endpoint& where() const noexcept { return ep_; }
+    [[nodiscard]] std::uint64_t connects() const noexcept { return conn_.connects(); }
+    /// How far our clock is from S3's, learned from a RequestTimeTooSkewed answer.
+    [[nodiscard]] std::chrono::seconds clock_offset() const noexcept { return clock_offset_; }
+
+private:
+    struct call {
+        http::verb method;
+        std::string path;
+        std::string query;
+        std::string_view body;
+        std::vector<std::pair<std::string, std::string>> headers;
+        std::string operation;  // for error messages
+    };
+    boost::asio::awaitable<result<http_response>> execute(call c);
+    boost::asio::awaitable<result<http_response>> execute_once(const call& c);
+
+    endpoint ep_;
+    std::shared_ptr<credentials_provider> creds_;
+    client_options opts_;
+    connection conn_;
+    std::chrono::seconds clock_offset_{0};
+};
+
+}  // namespace scb::s3

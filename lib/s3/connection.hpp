@@ -1,0 +1,78 @@
+#pragma once
+// One kept-alive HTTP or HTTPS connection to an endpoint, with connect, request and idle timeouts.
+#include "s3/error.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/span.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/span_body.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace scb::s3 {
+
+namespace http = boost::beast::http;
+using http_request = http::request<http::span_body<const char>>;
+using http_response = http::response<http::string_body>;
+
+struct timeouts {
+    std::chrono::milliseconds connect{10'000};  // resolve + TCP + TLS handshake
+    std::chrono::milliseconds request{60'000};  // write the request and read the whole response
+    // Drop a kept-alive connection idle longer than this before reuse: servers close theirs
+    // (s3rver after 5 s, S3 after about 20 s) and a request on a closing socket would fail.
+    std::chrono::milliseconds idle{4'000};
+};
+
+/// A TLS client context: system trust store (or `ca_bundle`), peer verification on, TLS 1.2 minimum.
+/// Throws std::runtime_error naming the file when the bundle cannot be loaded.
+std::shared_ptr<boost::asio::ssl::context> make_tls_context(const std::string& ca_bundle);
+
+struct exchange_result {
+    error err;
+    http_response response;
+};
+
+class connection {
+public:
+    /// `tls` null means plain HTTP.
+    connection(boost::asio::any_io_executor ex, std::string host, std::string port,
+               std::shared_ptr<boost::asio::ssl::context> tls, timeouts t);
+
+    /// Sends one request and reads the response (up to `body_limit` bytes of body), connecting
+    /// first when needed. If a reused connection turns out closed before any byte of the answer
+    /// came back, it reconnects and sends once more (S3 requests here are idempotent).
+    boost::asio::awaitable<exchange_result> send(http_request& req, std::size_t body_limit);
+
+    void close() noexcept;
+    /// How many TCP connections were opened so far (tests and metrics: proves reuse).
+    [[nodiscard]] std::uint64_t connects() const noexcept { return connects_; }
+
+private:
+    boost::asio::awaitable<error> connect();
+    boost::asio::awaitable<exchange_result> exchange(http_request& req, std::size_t body_limit, bool& got_bytes);
+    boost::beast::tcp_stream& tcp() noexcept;
+
+    boost::asio::any_io_executor ex_;
+    std::string host_, port_;
+    std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
+    timeouts timeouts_;
+    std::optional<boost::beast::tcp_stream> plain_;
+    std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> secure_;
+    boost::beast::flat_buffer buffer_;
+    bool open_ = false;
+    std::chrono::steady_clock::time_point last_used_{};
+    std::uint64_t connects_ = 0;
+};
+
+}  // namespace scb::s3

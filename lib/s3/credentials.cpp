@@ -1,0 +1,86 @@
+#include "s3/credentials.hpp"
+
+#include <boost/property_tree/ini_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace scb::s3 {
+
+env_lookup process_environment() {
+    return [](const std::string& name) -> std::optional<std::string> {
+        const char* v = std::getenv(name.c_str());
+        if (!v || !*v) return std::nullopt;
+        return std::string(v);
+    };
+}
+
+std::optional<sigv4::credentials> parse_shared_credentials(const std::string& text, const std::string& profile,
+                                                           const std::string& file_name) {
+    namespace pt = boost::property_tree;
+    pt::ptree tree;
+    try {
+        std::istringstream in(text);
+        pt::read_ini(in, tree);
+    } catch (const pt::ini_parser_error& e) {
+        // The parser's message names a line, not a value: safe to show.
+        throw credentials_error("shared credentials file " + file_name + " is malformed at line " +
+                                std::to_string(e.line()) + ": " + e.message());
+    }
+    auto section = tree.get_child_optional(pt::ptree::path_type(profile, '\0'));
+    if (!section) return std::nullopt;
+    auto id = section->get_optional<std::string>("aws_access_key_id");
+    auto key = section->get_optional<std::string>("aws_secret_access_key");
+    if (!id || id->empty() || !key || key->empty())
+        throw credentials_error("profile [" + profile + "] in " + file_name +
+                                " needs both aws_access_key_id and aws_secret_access_key");
+    sigv4::credentials c;
+    c.access_key_id = *id;
+    c.secret_access_key = secret(*key);
+    if (auto token = section->get_optional<std::string>("aws_session_token")) c.session_token = secret(*token);
+    return c;
+}
+
+resolved_credentials load_static_credentials(const env_lookup& env, const credentials_options& opts) {
+    auto id = env("AWS_ACCESS_KEY_ID");
+    auto key = env("AWS_SECRET_ACCESS_KEY");
+    if (id && key) {
+        resolved_credentials r;
+        r.creds.access_key_id = *id;
+        r.creds.secret_access_key = secret(*key);
+        if (auto token = env("AWS_SESSION_TOKEN")) r.creds.session_token = secret(*token);
+        r.source = "environment (AWS_ACCESS_KEY_ID)";
+        return r;
+    }
+    if (id || key)
+        throw credentials_error(std::string(id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID") +
+                                " is not set but " + (id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY") +
+                                " is: set both, or neither to use the shared credentials file");
+
+    std::string profile = !opts.profile.empty() ? opts.profile : env("AWS_PROFILE").value_or("default");
+    std::string file = opts.credentials_file;
+    bool named = !file.empty();
+    if (!named) {
+        if (auto f = env("AWS_SHARED_CREDENTIALS_FILE")) {
+            file = *f;
+            named = true;
+        } else if (auto home = env("HOME")) {
+            file = *home + "/.aws/credentials";
+        }
+    }
+    std::ifstream in(file);
+    if (file.empty() || !in) {
+        if (named) throw credentials_error("shared credentials file " + file + " cannot be read (AWS_SHARED_CREDENTIALS_FILE / --credentials-file)");
+        throw credentials_error("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or put a [" +
+                                profile + "] profile in " + (file.empty() ? "~/.aws/credentials" : file));
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    auto creds = parse_shared_credentials(text.str(), profile, file);
+    if (!creds) throw credentials_error("profile [" + profile + "] not found in " + file + " (AWS_PROFILE / --profile)");
+    return {std::move(*creds), "shared credentials file " + file + " [" + profile + "]"};
+}
+
+}  // namespace scb::s3

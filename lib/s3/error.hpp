@@ -1,0 +1,60 @@
+#pragma once
+// What went wrong talking to S3, in one typed value: the transport failure or S3's own <Error>.
+#include <string>
+#include <string_view>
+
+namespace scb::s3 {
+
+enum class errc {
+    ok = 0,
+    // Transport: the request may not have reached S3.
+    resolve_failed,
+    connect_failed,
+    tls_failed,
+    timeout,
+    connection_lost,
+    protocol_error,
+    // S3 answered with an error.
+    access_denied,
+    invalid_access_key,
+    signature_mismatch,
+    no_such_bucket,
+    no_such_key,
+    clock_skew,
+    bad_digest,
+    throttled,
+    server_error,
+    client_error,
+    // The answer was 200 but not what we asked for (e.g. a checksum that does not match).
+    integrity_mismatch,
+    no_credentials,
+};
+
+/// One failed S3 operation. `describe()` is a single log line; it never contains a secret.
+struct error {
+    errc code = errc::ok;
+    unsigned http_status = 0;
+    std::string s3_code;     // <Code> from the XML body, e.g. "NoSuchBucket"
+    std::string message;     // <Message>, or the transport's reason
+    std::string request_id;  // <RequestId>
+    std::string operation;   // "PUT channel-…backup", filled by the client
+
+    explicit operator bool() const noexcept { return code != errc::ok; }
+    [[nodiscard]] std::string describe() const;
+};
+
+/// Whether trying the same request again can help: transport failures, throttling and 5xx can;
+/// wrong credentials, a missing bucket or access denied cannot (they need the operator).
+bool is_retryable(errc code) noexcept;
+
+/// A short name for the error class, used in logs and metrics labels ("timeout", "NoSuchBucket").
+std::string_view name(errc code) noexcept;
+
+/// Maps an HTTP status and S3's <Code> to our error class.
+errc classify(unsigned http_status, std::string_view s3_code) noexcept;
+
+/// Parses S3's `<Error><Code/><Message/><RequestId/></Error>` body. A body that is not such XML
+/// (a proxy's HTML page, nothing at all) still gives an error, classified by the status alone.
+error parse_error_response(unsigned http_status, std::string_view body);
+
+}  // namespace scb::s3
