@@ -27,7 +27,8 @@ void add(std::vector<std::byte>& buf, int ev_wd, std::uint32_t mask, std::string
     auto at = buf.size();
     buf.resize(at + sizeof ev + len);
     std::memcpy(buf.data() + at, &ev, sizeof ev);
-    std::memcpy(buf.data() + at + sizeof ev, name.data(), std::min(name.size(), len));
+    // An empty string_view's data() may be null, which memcpy must not get even for 0 bytes.
+    if (auto n = std::min(name.size(), len); n > 0) std::memcpy(buf.data() + at + sizeof ev, name.data(), n);
 }
 
 event_summary parse(const std::vector<std::byte>& buf, std::string_view name = file) {

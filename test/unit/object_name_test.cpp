@@ -24,6 +24,10 @@ TEST_CASE("object_name formats UTC time with milliseconds and the last 6 hex dig
           "channel-20261125T054233.123Z-52b855.backup");
     CHECK(object_name(at(2026, 1, 2, 3, 4, 5, 7), "ABCDEF0123") == "channel-20260102T030405.007Z-ef0123.backup");
     CHECK(object_name(at(2026, 1, 2, 3, 4, 5, 0), hash) == "channel-20260102T030405.000Z-52b855.backup");
+    // Before the epoch the time is floored, so the millisecond field never goes negative.
+    CHECK(object_name(at(1969, 12, 31, 23, 59, 59, 999), hash) == "channel-19691231T235959.999Z-52b855.backup");
+    CHECK(object_name(chr::system_clock::time_point{} - chr::microseconds{1}, hash) ==
+          "channel-19691231T235959.999Z-52b855.backup");
     CHECK_THROWS_AS(object_name(at(2026, 1, 2, 3, 4, 5, 0), "abc"), std::invalid_argument);
     CHECK_THROWS_AS(object_name(at(2026, 1, 2, 3, 4, 5, 0), "zzzzzzzz"), std::invalid_argument);
 }
