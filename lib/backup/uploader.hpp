@@ -87,6 +87,7 @@ private:
     std::vector<std::string> superseded_;  // spool names to delete once a newer version is confirmed
 
     boost::asio::steady_timer wake_;   // a condition variable: cancelled when work or finish() arrives
+    boost::asio::steady_timer retry_timer_;  // backoff between attempts
     boost::asio::cancellation_signal abort_;
     bool closing_ = false;
     bool aborted_ = false;

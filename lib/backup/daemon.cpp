@@ -1,0 +1,203 @@
+#include "backup/daemon.hpp"
+
+#include "backup/exit_codes.hpp"
+#include "crypto/hash.hpp"
+#include "logging/logger.hpp"
+#include "naming/object_name.hpp"
+#include "watch/watcher.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <csignal>
+
+namespace scb::backup {
+
+namespace asio = boost::asio;
+using namespace asio::experimental::awaitable_operators;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+daemon::daemon(asio::any_io_executor ex, s3::client& client, spool::spool& store, daemon_options opts)
+    : ex_(ex), client_(client), spool_(store), opts_(std::move(opts)), uploader_(ex, client, store, spool_io_, opts_.upload) {}
+
+daemon::~daemon() {
+    // Let queued spool writes and deletes reach the disk before the process ends.
+    spool_io_.join();
+}
+
+bool daemon::consider(origin why, const char* detail) {
+    auto taken = snapshot::take(opts_.file, snapshot::min_backup_size, opts_.max_size);
+    if (taken.what == snapshot::problem::missing) {
+        if (!missing_logged_) logging::warn(opts_.file.string(), " does not exist (yet): waiting for lnd to create it");
+        missing_logged_ = true;
+        last_identity_.reset();
+        return false;
+    }
+    if (taken.what != snapshot::problem::none) {
+        logging::error(taken.reason);
+        return false;
+    }
+    missing_logged_ = false;
+    last_identity_ = taken.snap.id;
+    const std::string sha = crypto::hex(taken.snap.sha256);
+    // The start-up upload always happens; later, content equal to the newest version is skipped.
+    if (why != origin::startup && sha == uploader_.newest_sha()) {
+        logging::info("file rewritten (", detail, ") with unchanged content (sha256 ", sha.substr(0, 12),
+                      "): not uploaded again");
+        return false;
+    }
+    version v;
+    v.name = naming::object_name(std::chrono::system_clock::now(), sha);
+    v.sha256_hex = sha;
+    const auto size = taken.snap.data.size();
+    v.data = std::make_shared<const std::string>(std::move(taken.snap.data));
+    logging::info("new version (", detail, "): ", size, " bytes, sha256 ", sha.substr(0, 12), " -> ", v.name);
+    uploader_.submit(std::move(v));
+    return true;
+}
+
+asio::awaitable<void> daemon::watch_loop() {
+    watch::watcher watcher(ex_, opts_.file);
+    asio::steady_timer reconcile(ex_);
+    for (;;) {
+        reconcile.expires_after(opts_.reconcile_interval);
+        auto event = co_await (watcher.next_change() || reconcile.async_wait(asio::use_awaitable));
+        if (event.index() == 0) {
+            consider(origin::watch, watch::to_string(std::get<0>(event)));
+            continue;
+        }
+        // The safety net: a change the watch did not report (lost events, a moved parent folder).
+        auto now = snapshot::stat_identity(opts_.file);
+        if (now && (!last_identity_ || !(*now == *last_identity_))) {
+            if (consider(origin::reconcile, "reconcile"))
+                logging::warn("the periodic check found a version the watch missed");
+        }
+    }
+}
+
+asio::awaitable<void> daemon::uploader_task() { co_await uploader_.run(); }
+
+asio::awaitable<int> daemon::wait_for_signal(asio::signal_set& signals) {
+    auto [ec, signo] = co_await signals.async_wait(use_tuple);
+    co_return ec ? 0 : signo;
+}
+
+asio::awaitable<int> daemon::run() {
+    asio::signal_set signals(ex_, SIGINT, SIGTERM);
+
+    auto leftovers = spool_.pending();
+    if (!leftovers.empty())
+        logging::info(leftovers.size(), " version(s) left in the spool by an earlier run: uploading them first");
+    uploader_.add_leftovers(leftovers);
+    consider(origin::startup, "start-up");
+
+    // Like asyncio.wait(FIRST_COMPLETED): the watcher, the uploader and the signals run together;
+    // whichever ends first ends the others (the group cancels them and waits for them).
+    asio::steady_timer uploader_done(ex_, asio::steady_timer::time_point::max());
+    bool uploader_finished = false;
+    auto uploader_completion = [&](std::exception_ptr e) {
+        uploader_finished = true;
+        uploader_done.cancel();
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                logging::error("the uploader stopped: ", ex.what());
+            }
+        }
+    };
+    asio::co_spawn(ex_, uploader_task(), uploader_completion);
+
+    auto [order, watch_error, done_error, signal_error, signo] =
+        co_await asio::experimental::make_parallel_group(
+            asio::co_spawn(ex_, watch_loop(), asio::deferred),
+            uploader_done.async_wait(asio::deferred),
+            asio::co_spawn(ex_, wait_for_signal(signals), asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    (void)done_error;
+    (void)signal_error;
+
+    int code = exit_code::ok;
+    if (order[0] == 2) {
+        logging::info("received signal ", signo, ": stopping (an upload in flight gets ",
+                      opts_.shutdown_timeout.count(), " ms to finish; a second signal exits at once)");
+    } else if (order[0] == 0) {
+        try {
+            if (watch_error) std::rethrow_exception(watch_error);
+            logging::error("the watch ended unexpectedly");
+        } catch (const std::exception& e) {
+            logging::error("cannot watch ", opts_.file.string(), ": ", e.what());
+        }
+        code = exit_code::os_error;
+    } else {
+        code = exit_code::internal;
+    }
+
+    // Shutdown: no new uploads; the one in flight may finish within the grace period.
+    uploader_.finish();
+    if (!uploader_finished) {
+        asio::steady_timer grace(ex_, opts_.shutdown_timeout);
+        auto ended = co_await (uploader_done.async_wait(use_tuple) || grace.async_wait(use_tuple) ||
+                               signals.async_wait(use_tuple));
+        if (!uploader_finished) {
+            if (ended.index() == 2)
+                logging::warn("second signal: exiting now");
+            else
+                logging::warn("grace period over: aborting the upload in flight");
+            uploader_.abort();
+            uploader_done.expires_at(asio::steady_timer::time_point::max());
+            if (!uploader_finished) co_await uploader_done.async_wait(use_tuple);
+        }
+    }
+    const auto left = spool_.pending().size();
+    logging::info("stopped; ", left, " version(s) wait in the spool for the next start");
+    co_return code;
+}
+
+asio::awaitable<int> daemon::once() {
+    auto taken = snapshot::take(opts_.file, snapshot::min_backup_size, opts_.max_size);
+    if (taken.what == snapshot::problem::missing) {
+        logging::error(opts_.file.string(), " does not exist: check MONITOR_FILE_PATH / --file");
+        co_return exit_code::no_file;
+    }
+    if (taken.what != snapshot::problem::none) {
+        logging::error(taken.reason);
+        co_return exit_code::bad_file;
+    }
+    const std::string sha = crypto::hex(taken.snap.sha256);
+    const std::string name = naming::object_name(std::chrono::system_clock::now(), sha);
+    const std::string key = opts_.upload.prefix + name;
+    // A spool copy first: if S3 cannot take it now, the daemon uploads it at its next start.
+    if (auto ec = spool_.write(name, taken.snap.data))
+        logging::warn("cannot write the spool copy ", name, ": ", ec.message());
+    backoff delays(opts_.upload.retry_min, opts_.upload.retry_max);
+    for (unsigned attempt = 0;; ++attempt) {
+        const auto started = std::chrono::steady_clock::now();
+        auto put_op = client_.put_object(key, taken.snap.data, opts_.upload.put);
+        auto put = co_await std::move(put_op);
+        if (!put.err) {
+            logging::info("uploaded ", key, " (", taken.snap.data.size(), " bytes, sha256 ", sha.substr(0, 12), ", ",
+                          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count(),
+                          " ms)");
+            if (auto ec = spool_.remove(name)) logging::warn("cannot delete the spool copy ", name, ": ", ec.message());
+            co_return exit_code::ok;
+        }
+        if (!s3::is_retryable(put.err.code) || attempt + 1 >= opts_.once_attempts) {
+            logging::error("upload failed: ", put.err.describe(), "; the version stays in the spool");
+            co_return exit_code::for_s3_error(put.err.code);
+        }
+        const auto wait = delays.delay(attempt);
+        logging::warn("upload failed (attempt ", attempt + 1, "): ", put.err.describe(), "; retrying in ", wait.count(),
+                      " ms");
+        asio::steady_timer timer(ex_, wait);
+        co_await timer.async_wait(use_tuple);
+    }
+}
+
+}  // namespace scb::backup

@@ -1,0 +1,56 @@
+#pragma once
+// The service: back up at start, then watch the file and hand every new version to the
+// uploader until SIGTERM/SIGINT; or back up once and exit.
+#include "backup/uploader.hpp"
+#include "snapshot/file_snapshot.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace scb::backup {
+
+struct daemon_options {
+    std::filesystem::path file;
+    std::uint64_t max_size = 64ull * 1024 * 1024;
+    std::chrono::milliseconds reconcile_interval{std::chrono::minutes(5)};
+    std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};
+    unsigned once_attempts = 5;  // `once`: tries for a retryable failure before giving up
+    uploader_options upload;
+};
+
+class daemon {
+public:
+    daemon(boost::asio::any_io_executor ex, s3::client& client, spool::spool& store, daemon_options opts);
+    ~daemon();
+
+    /// Runs until SIGTERM/SIGINT (exit 0) or an unrecoverable watch failure; returns the exit code.
+    boost::asio::awaitable<int> run();
+    /// Backs up the current file, waits until S3 confirmed it; returns the exit code.
+    boost::asio::awaitable<int> once();
+
+private:
+    enum class origin { startup, watch, reconcile };
+    /// Reads the file and submits it when it is a new, valid version. True when submitted.
+    bool consider(origin why, const char* detail);
+    boost::asio::awaitable<void> watch_loop();
+    boost::asio::awaitable<void> uploader_task();
+    boost::asio::awaitable<int> wait_for_signal(boost::asio::signal_set& signals);
+
+    boost::asio::any_io_executor ex_;
+    s3::client& client_;
+    spool::spool& spool_;
+    daemon_options opts_;
+    boost::asio::thread_pool spool_io_{1};
+    uploader uploader_;
+    std::optional<snapshot::identity> last_identity_;
+    bool missing_logged_ = false;
+};
+
+}  // namespace scb::backup

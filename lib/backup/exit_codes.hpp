@@ -1,0 +1,32 @@
+#pragma once
+// The process exit codes (sysexits.h values), one per kind of failure; documented in README.md.
+#include "s3/error.hpp"
+
+namespace scb::backup::exit_code {
+
+inline constexpr int ok = 0;
+inline constexpr int usage = 64;        // EX_USAGE: bad flag, variable, env file, credentials source, spool folder
+inline constexpr int bad_file = 65;     // EX_DATAERR: `once`: the file is not a valid backup (size, type)
+inline constexpr int no_file = 66;      // EX_NOINPUT: `once`: the file does not exist
+inline constexpr int no_bucket = 68;    // EX_NOHOST: `once`: S3 says the bucket does not exist
+inline constexpr int unavailable = 69;  // EX_UNAVAILABLE: `once`: S3 unreachable or failing after retries
+inline constexpr int internal = 70;     // EX_SOFTWARE: a bug; the log line says what
+inline constexpr int os_error = 71;     // EX_OSERR: inotify failed (watch limits)
+inline constexpr int no_permission = 77;  // EX_NOPERM: `once`: S3 refused the credentials or the access
+
+/// The exit code for an S3 failure that ends `once`.
+inline int for_s3_error(s3::errc code) noexcept {
+    switch (code) {
+    case s3::errc::signature_mismatch:
+    case s3::errc::invalid_access_key:
+    case s3::errc::access_denied:
+    case s3::errc::no_credentials:
+        return no_permission;
+    case s3::errc::no_such_bucket:
+        return no_bucket;
+    default:
+        return unavailable;
+    }
+}
+
+}  // namespace scb::backup::exit_code

@@ -1,0 +1,193 @@
+#include "backup/uploader.hpp"
+
+#include "crypto/hash.hpp"
+#include "logging/logger.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace scb::backup {
+
+namespace asio = boost::asio;
+using std::chrono::steady_clock;
+
+uploader::uploader(asio::any_io_executor ex, s3::client& client, spool::spool& store, asio::thread_pool& spool_io,
+                   uploader_options opts)
+    : ex_(ex),
+      client_(client),
+      spool_(store),
+      spool_io_(spool_io),
+      opts_(std::move(opts)),
+      backoff_(opts_.retry_min, opts_.retry_max),
+      wake_(ex, steady_clock::time_point::max()),
+      retry_timer_(ex) {}
+
+void uploader::add_leftovers(const std::vector<spool::entry>& entries) {
+    for (const auto& e : entries) {
+        version v;
+        v.name = e.name;
+        v.from_spool = true;
+        leftovers_.push_back(std::move(v));
+    }
+    wake_.cancel();
+}
+
+void uploader::submit(version v) {
+    // The spool copy is what survives a crash or an outage; write it off this thread. The pool
+    // has one thread, so a later delete of the same name always runs after this write.
+    asio::post(spool_io_, [this, name = v.name, data = v.data] {
+        if (auto ec = spool_.write(name, *data))
+            logging::error("cannot write the spool copy ", (spool_.dir() / name).string(), ": ", ec.message(),
+                           " - the upload goes on from memory, but this version is not safe across a restart");
+    });
+    if (next_) {
+        logging::info("version ", next_->name, " superseded by ", v.name, " before its upload started");
+        superseded_.push_back(next_->name);
+    }
+    next_ = std::move(v);
+    wake_.cancel();
+}
+
+const std::string& uploader::newest_sha() const noexcept {
+    if (next_) return next_->sha256_hex;
+    if (in_flight_) return in_flight_->sha256_hex;
+    return confirmed_sha_;
+}
+
+bool uploader::idle() const noexcept { return !next_ && !in_flight_ && leftovers_.empty(); }
+
+std::optional<version> uploader::take_next() {
+    std::optional<version> job;
+    if (!leftovers_.empty()) {
+        job = std::move(leftovers_.front());
+        leftovers_.pop_front();
+    } else if (next_) {
+        job = std::move(next_);
+        next_.reset();
+    }
+    return job;
+}
+
+bool uploader::load(version& v) {
+    if (v.data) return true;
+    std::string bytes;
+    if (auto ec = spool_.read(v.name, bytes)) {
+        logging::error("cannot read spooled version ", v.name, ": ", ec.message(), " - skipped");
+        return false;
+    }
+    v.sha256_hex = crypto::sha256_hex(bytes);
+    v.data = std::make_shared<const std::string>(std::move(bytes));
+    return true;
+}
+
+void uploader::forget_spooled(std::vector<std::string> names) {
+    asio::post(spool_io_, [this, names = std::move(names)] {
+        for (const auto& name : names)
+            if (auto ec = spool_.remove(name))
+                logging::warn("cannot delete confirmed spool copy ", name, ": ", ec.message());
+    });
+}
+
+void uploader::finish() {
+    closing_ = true;
+    wake_.cancel();
+    retry_timer_.cancel();
+}
+
+void uploader::abort() {
+    aborted_ = true;
+    closing_ = true;
+    abort_.emit(asio::cancellation_type::terminal);
+    wake_.cancel();
+    retry_timer_.cancel();
+}
+
+asio::awaitable<void> uploader::run() {
+    while (!closing_) {
+        auto job = take_next();
+        if (!job) {
+            // Sleep until submit(), add_leftovers() or finish() cancels the timer.
+            wake_.expires_at(steady_clock::time_point::max());
+            auto [ec] = co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+            (void)ec;
+            continue;
+        }
+        auto upload = upload_with_retries(std::move(*job));
+        co_await std::move(upload);
+    }
+}
+
+asio::awaitable<void> uploader::upload_with_retries(version job) {
+    for (unsigned attempt = 0;; ++attempt) {
+        if (!load(job)) co_return;
+        in_flight_ = job;
+        const std::string key = opts_.prefix + job.name;
+        const auto started = steady_clock::now();
+        // The PUT ignores the caller's cancellation: at shutdown it gets a grace period and is
+        // cancelled only through abort().
+        // (The call is built before co_await: g++ 12 double-destroys by-value temporaries inside one.)
+        auto put_op = client_.put_object(key, *job.data, opts_.put);
+        auto put = co_await asio::co_spawn(ex_, std::move(put_op),
+                                           asio::bind_cancellation_slot(abort_.slot(), asio::use_awaitable));
+        in_flight_.reset();
+        upload_event ev;
+        ev.key = key;
+        ev.bytes = job.data->size();
+        ev.duration = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
+        ev.ok = !put.err;
+        ev.err = put.err;
+        if (on_upload) on_upload(ev);
+
+        if (!put.err) {
+            confirmed_sha_ = job.sha256_hex;
+            logging::info("uploaded ", key, " (", ev.bytes, " bytes, sha256 ", job.sha256_hex.substr(0, 12), ", ",
+                          ev.duration.count(), " ms)");
+            auto done = std::move(superseded_);
+            superseded_.clear();
+            done.push_back(job.name);
+            forget_spooled(std::move(done));
+            co_return;
+        }
+        if (aborted_) {
+            logging::warn("upload of ", key, " aborted at shutdown; it stays in the spool for the next start");
+            co_return;
+        }
+        const bool retryable = s3::is_retryable(put.err.code);
+        auto wait = backoff_.delay(attempt);
+        if (!retryable) wait = std::max(wait, std::min(opts_.fatal_retry_min, opts_.retry_max));
+        if (retryable)
+            logging::warn("upload failed (attempt ", attempt + 1, "): ", put.err.describe(), "; retrying in ",
+                          wait.count(), " ms");
+        else
+            logging::error("upload failed (attempt ", attempt + 1, "): ", put.err.describe(), "; this needs a fix, retrying in ",
+                           wait.count(), " ms");
+        if (closing_) {
+            logging::info("not retrying ", key, " during shutdown; it stays in the spool");
+            co_return;
+        }
+        // New versions do not cut the backoff short (a burst during an outage must not hammer
+        // S3); finish() does.
+        retry_timer_.expires_after(wait);
+        auto [ec] = co_await retry_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+        (void)ec;
+        if (closing_) {
+            logging::info("not retrying ", key, " during shutdown; it stays in the spool");
+            co_return;
+        }
+        // A newer version waiting replaces this one and every older leftover: it holds all channels.
+        if (next_ && next_->name != job.name) {
+            superseded_.push_back(job.name);
+            for (auto& old : leftovers_) superseded_.push_back(old.name);
+            leftovers_.clear();
+            logging::info("retrying with the newer version ", next_->name, " instead of ", job.name);
+            job = std::move(*next_);
+            next_.reset();
+        }
+    }
+}
+
+}  // namespace scb::backup
