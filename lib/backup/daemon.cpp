@@ -67,7 +67,9 @@ asio::awaitable<void> daemon::watch_loop() {
     asio::steady_timer reconcile(ex_);
     for (;;) {
         reconcile.expires_after(opts_.reconcile_interval);
-        auto event = co_await (watcher.next_change() || reconcile.async_wait(asio::use_awaitable));
+        // Awaitables are built before co_await: g++ 12 mishandles temporaries inside one.
+        auto either = watcher.next_change() || reconcile.async_wait(asio::use_awaitable);
+        auto event = co_await std::move(either);
         if (event.index() == 0) {
             consider(origin::watch, watch::to_string(std::get<0>(event)));
             continue;

@@ -1,5 +1,7 @@
 #include "s3/connection.hpp"
 
+#include "logging/logger.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -164,7 +166,9 @@ asio::awaitable<exchange_result> connection::send(http_request& req, std::size_t
         if (auto e = co_await connect()) co_return exchange_result{std::move(e), {}};
     }
     bool got_bytes = false;
+    logging::debug("http: ", req.method_string(), " ", req.target(), " on ", reused ? "kept-alive" : "new", " connection");
     auto result = co_await exchange(req, body_limit, got_bytes);
+    logging::debug("http: answer ", result.err ? result.err.message : std::to_string(result.response.result_int()));
     if (result.err && reused && !got_bytes && result.err.code == errc::connection_lost) {
         // The server closed the kept-alive connection under us: one fresh attempt.
         if (auto e = co_await connect()) co_return exchange_result{std::move(e), {}};

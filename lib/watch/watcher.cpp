@@ -1,5 +1,7 @@
 #include "watch/watcher.hpp"
 
+#include "logging/logger.hpp"
+
 #include "watch/inotify_events.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -149,6 +151,7 @@ asio::awaitable<change_reason> watcher::next_change() {
             throw std::system_error(ec.value(), std::generic_category(),
                                     "cannot read inotify events for " + folder_.string() + ": " + ec.message());
         std::span<const std::byte> bytes(buf_.get(), n);
+        logging::debug("inotify: read ", n, " bytes");
 
         if (folder_wd_ >= 0) {
             auto s = parse_events(bytes, folder_wd_, file_name_);

@@ -52,7 +52,14 @@ child_process::child_process(std::vector<std::string> argv, std::vector<std::str
         for (const auto& o : env_overrides) drop = drop || o.substr(0, o.find('=')) == name;
         if (!drop) env_strings.push_back(entry);
     }
-    for (const auto& o : env_overrides) env_strings.push_back(o);
+    // A later override of the same name wins over an earlier one.
+    for (std::size_t i = 0; i < env_overrides.size(); ++i) {
+        const auto name = env_overrides[i].substr(0, env_overrides[i].find('='));
+        bool replaced_later = false;
+        for (std::size_t j = i + 1; j < env_overrides.size(); ++j)
+            replaced_later = replaced_later || env_overrides[j].substr(0, env_overrides[j].find('=')) == name;
+        if (!replaced_later) env_strings.push_back(env_overrides[i]);
+    }
     std::vector<char*> envp, args;
     for (auto& s : env_strings) envp.push_back(s.data());
     envp.push_back(nullptr);
@@ -82,6 +89,7 @@ child_process::child_process(std::vector<std::string> argv, std::vector<std::str
     err_ = err[0];
     ::fcntl(out_, F_SETFL, O_NONBLOCK);
     ::fcntl(err_, F_SETFL, O_NONBLOCK);
+    err_drainer_ = std::thread([this] { drain_stderr_loop(); });
 }
 
 child_process::~child_process() {
@@ -94,17 +102,31 @@ child_process::~child_process() {
             wait(std::chrono::seconds(5));
         }
     }
+    stop_draining_ = true;
+    if (err_drainer_.joinable()) err_drainer_.join();
     for (int fd : {in_, out_, err_})
         if (fd >= 0) ::close(fd);
 }
 
-void child_process::drain_stderr() {
-    while (read_some(err_, err_buf_)) {
+void child_process::drain_stderr_loop() {
+    std::string chunk;
+    while (!stop_draining_) {
+        pollfd fd{err_, POLLIN, 0};
+        if (::poll(&fd, 1, 50) <= 0) continue;
+        chunk.clear();
+        const bool got = read_some(err_, chunk);
+        if (got) {
+            std::lock_guard lock(err_mutex_);
+            err_buf_ += chunk;
+        } else if (fd.revents & (POLLHUP | POLLERR)) {
+            stderr_closed_ = true;  // the child (and everything that shared its stderr) is gone
+            return;
+        }
     }
 }
 
-const std::string& child_process::stderr_text() {
-    drain_stderr();
+std::string child_process::stderr_text() {
+    std::lock_guard lock(err_mutex_);
     return err_buf_;
 }
 
@@ -116,10 +138,9 @@ std::optional<std::string> child_process::read_stdout_line(std::chrono::millisec
             out_buf_.erase(0, nl + 1);
             return line;
         }
-        pollfd fds[2] = {{out_, POLLIN, 0}, {err_, POLLIN, 0}};
-        int r = ::poll(fds, 2, remaining_ms(deadline));
+        pollfd fds[1] = {{out_, POLLIN, 0}};
+        int r = ::poll(fds, 1, remaining_ms(deadline));
         if (r <= 0) return std::nullopt;
-        if (fds[1].revents) drain_stderr();
         if (fds[0].revents & POLLIN) {
             if (!read_some(out_, out_buf_)) return std::nullopt;
         } else if (fds[0].revents & (POLLHUP | POLLERR)) {
@@ -131,14 +152,9 @@ std::optional<std::string> child_process::read_stdout_line(std::chrono::millisec
 bool child_process::wait_for_stderr(const std::string& needle, std::chrono::milliseconds timeout) {
     const auto deadline = clock::now() + timeout;
     for (;;) {
-        drain_stderr();
-        if (err_buf_.find(needle) != std::string::npos) return true;
+        if (stderr_text().find(needle) != std::string::npos) return true;
         if (clock::now() >= deadline) return false;
-        pollfd fd{err_, POLLIN, 0};
-        if (::poll(&fd, 1, remaining_ms(deadline)) > 0 && (fd.revents & POLLHUP) && !(fd.revents & POLLIN)) {
-            drain_stderr();
-            return err_buf_.find(needle) != std::string::npos;
-        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
 }
 
@@ -161,10 +177,10 @@ std::optional<int> child_process::wait(std::chrono::milliseconds timeout) {
             break;
         }
         if (clock::now() >= deadline) return std::nullopt;
-        drain_stderr();
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    drain_stderr();
+    // Let the drainer collect the last lines the child wrote before it exited.
+    for (int i = 0; i < 100 && !stderr_closed_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     return status_;
 }
 

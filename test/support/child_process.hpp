@@ -1,7 +1,10 @@
 #pragma once
 // Test support: runs a real program as a child with its stdin/stdout/stderr on pipes. The child
 // gets SIGKILL if the test process dies (PR_SET_PDEATHSIG), so no server outlives its test.
+#include <atomic>
 #include <chrono>
+#include <mutex>
+#include <thread>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,8 +25,9 @@ public:
 
     /// Reads one line from stdout; nullopt on EOF or timeout.
     std::optional<std::string> read_stdout_line(std::chrono::milliseconds timeout);
-    /// Everything the child wrote to stderr so far (drained without blocking).
-    const std::string& stderr_text();
+    /// Everything the child wrote to stderr so far. A thread drains the pipe all the time, so a
+    /// chatty child never blocks on a full pipe while the test looks elsewhere.
+    std::string stderr_text();
     /// Waits until stderr contains `needle`; false on timeout or exit.
     bool wait_for_stderr(const std::string& needle, std::chrono::milliseconds timeout);
     /// Closes the child's stdin (servers that watch it stop).
@@ -37,11 +41,16 @@ public:
     [[nodiscard]] long rss_kib() const;
 
 private:
-    void drain_stderr();
+    void drain_stderr_loop();
     pid_t pid_ = -1;
     int in_ = -1, out_ = -1, err_ = -1;
-    std::string out_buf_, err_buf_;
+    std::string out_buf_;
     std::optional<int> status_;
+    std::mutex err_mutex_;
+    std::string err_buf_;
+    std::atomic<bool> stop_draining_{false};
+    std::atomic<bool> stderr_closed_{false};
+    std::thread err_drainer_;
 };
 
 /// Runs a command to completion; returns exit code, stdout and stderr.

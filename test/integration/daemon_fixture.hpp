@@ -1,0 +1,108 @@
+#pragma once
+// Test support for driving the real scb-backup binary: a local S3, an lnd-like folder, a spool.
+#include "child_process.hpp"
+#include "crypto/hash.hpp"
+#include "lnd_simulator.hpp"
+#include "s3_environment.hpp"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace scb::test {
+
+/// Variables of the machine's own environment that must not leak into the binary under test.
+inline std::vector<std::string> foreign_variables() {
+    return {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION",
+            "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE",
+            "AWS_SHARED_CREDENTIALS_FILE", "S3_BUCKET_NAME", "S3_BACKUP_PREFIX", "MONITOR_FILE_PATH",
+            "BACKUP_DIRECTORY", "S3_ADDRESSING_STYLE", "JOURNAL_STREAM", "NOTIFY_SOCKET", "STATE_DIRECTORY"};
+}
+
+struct daemon_fixture {
+    explicit daemon_fixture(bool tls = false) : s3(tls), lnd(dir.path() + "/lnd/data/chain/bitcoin/regtest") {}
+
+    s3_environment s3;
+    temp_dir dir;
+    lnd_simulator lnd;
+    std::string spool = dir.path() + "/spool";
+    std::string prefix = "node1/";
+
+    /// The binary's environment: the local S3, this fixture's file and spool, fast retries.
+    std::vector<std::string> env(bool use_tls = false) const {
+        auto e = s3.daemon_env(use_tls);
+        e.push_back("MONITOR_FILE_PATH=" + lnd.file().string());
+        e.push_back("BACKUP_DIRECTORY=" + spool);
+        e.push_back("S3_BACKUP_PREFIX=" + prefix);
+        e.push_back("SCB_RETRY_MIN=100ms");
+        e.push_back("SCB_RETRY_MAX=400ms");
+        e.push_back("SCB_CONNECT_TIMEOUT=2s");
+        e.push_back("SCB_REQUEST_TIMEOUT=5s");
+        return e;
+    }
+
+    std::unique_ptr<child_process> start(std::vector<std::string> args = {"run"}, std::vector<std::string> extra_env = {},
+                                         bool use_tls = false) const {
+        std::vector<std::string> argv{SCB_BACKUP_EXECUTABLE};
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto e = env(use_tls);
+        e.insert(e.end(), extra_env.begin(), extra_env.end());
+        return std::make_unique<child_process>(argv, e, foreign_variables());
+    }
+
+    run_result run_once(std::vector<std::string> args = {"once"}, std::vector<std::string> extra_env = {}) const {
+        std::vector<std::string> argv{SCB_BACKUP_EXECUTABLE};
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto e = env();
+        e.insert(e.end(), extra_env.begin(), extra_env.end());
+        return run(argv, e, std::chrono::seconds(60), foreign_variables());
+    }
+
+    /// Objects under the prefix: [{key,size,sha256}].
+    nlohmann::json objects() {
+        nlohmann::json out = nlohmann::json::array();
+        for (auto& o : s3.objects())
+            if (o["key"].get<std::string>().rfind(prefix, 0) == 0) out.push_back(o);
+        return out;
+    }
+
+    std::size_t count_with_sha(const std::string& content) {
+        const auto sha = crypto::sha256_hex(content);
+        std::size_t n = 0;
+        for (auto& o : objects()) n += o["sha256"] == sha;
+        return n;
+    }
+
+    /// Waits until an object with exactly this content is in the bucket.
+    bool wait_for_content(const std::string& content, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (count_with_sha(content) > 0) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return false;
+    }
+
+    /// Complete spooled versions (channel-*.backup, no temporary files).
+    std::size_t spooled_versions() const {
+        std::size_t n = 0;
+        std::error_code ec;
+        for (auto it = std::filesystem::directory_iterator(spool, ec); !ec && it != std::filesystem::directory_iterator();
+             it.increment(ec))
+            n += it->path().extension() == ".backup";
+        return n;
+    }
+
+    std::size_t spool_files() const {
+        std::size_t n = 0;
+        std::error_code ec;
+        for (auto it = std::filesystem::directory_iterator(spool, ec); !ec && it != std::filesystem::directory_iterator();
+             it.increment(ec))
+            ++n;
+        return n;
+    }
+};
+
+}  // namespace scb::test

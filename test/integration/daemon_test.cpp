@@ -1,0 +1,294 @@
+// The real scb-backup binary against a real local S3 (behind the SigV4-verifying front), with
+// channel.backup replaced the way lnd replaces it.
+#include "daemon_fixture.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <sys/stat.h>
+
+using namespace scb::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(50ms);
+    }
+    return condition();
+}
+
+void write_plain(const std::filesystem::path& p, const std::string& content) {
+    std::ofstream(p, std::ios::binary | std::ios::trunc) << content;  // open, write, close: IN_CLOSE_WRITE
+}
+
+}  // namespace
+
+TEST_CASE("The daemon uploads the file at start and after an lnd-style swap", "[integration][daemon]") {
+    daemon_fixture f;
+    const auto v0 = lnd_simulator::content(0);
+    f.lnd.swap(v0);
+    auto d = f.start();
+    REQUIRE(f.wait_for_content(v0));
+    const auto v1 = lnd_simulator::content(1);
+    f.lnd.swap(v1);
+    REQUIRE(f.wait_for_content(v1));
+
+    auto objs = f.objects();
+    REQUIRE(objs.size() == 2);
+    for (auto& o : objs) {
+        const auto key = o["key"].get<std::string>();
+        // node1/channel-20261125T054233.123Z-a1b2c3.backup: prefix, UTC time with ms, last 6 hex of SHA-256
+        CHECK(key.size() == std::string("node1/channel-20261125T054233.123Z-a1b2c3.backup").size());
+        CHECK(key.substr(key.size() - 13, 6) == o["sha256"].get<std::string>().substr(58));
+    }
+    CHECK(d->running());
+    CHECK(eventually([&] { return f.spool_files() == 0; }));
+    struct stat st{};
+    REQUIRE(::stat(f.spool.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0700);
+}
+
+TEST_CASE("A file copied over channel.backup (close_write) is uploaded", "[integration][daemon]") {
+    daemon_fixture f;
+    f.lnd.swap(lnd_simulator::content(0));
+    auto d = f.start();
+    REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
+    write_plain(f.lnd.file(), lnd_simulator::content(5));
+    CHECK(f.wait_for_content(lnd_simulator::content(5)));
+}
+
+TEST_CASE("Bursts of 200 swaps with no pause: the final content reaches S3 and memory stays flat", "[integration][daemon]") {
+    daemon_fixture f;
+    f.lnd.swap(lnd_simulator::content(0));
+    auto d = f.start({"run", "--log-level", "debug"});
+    REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
+    // A first burst warms up what is allocated once (the spool thread's malloc arena, buffers).
+    for (int i = 1; i <= 200; ++i) f.lnd.swap(lnd_simulator::content(i, 4000));
+    REQUIRE(f.wait_for_content(lnd_simulator::content(200, 4000)));
+    const long rss_before = d->rss_kib();
+    for (int i = 201; i <= 400; ++i) f.lnd.swap(lnd_simulator::content(i, 4000));
+    REQUIRE(f.wait_for_content(lnd_simulator::content(400, 4000)));
+    CHECK(d->running());
+    const long rss_after = d->rss_kib();
+    INFO("RSS after the first burst " << rss_before << " KiB, after the second " << rss_after << " KiB");
+    // Newest-wins keeps at most two versions in memory; 200 queued 4 KB copies would show here.
+    CHECK(rss_after - rss_before < 256);
+    // Never more uploads than versions, and superseded spool copies are gone once the newest is in S3.
+    CHECK(f.objects().size() <= 401);
+    CHECK(eventually([&] { return f.spool_files() == 0; }));
+}
+
+TEST_CASE("Identical content is not uploaded twice in a row", "[integration][daemon]") {
+    daemon_fixture f;
+    const auto v0 = lnd_simulator::content(0);
+    f.lnd.swap(v0);
+    auto d = f.start();
+    REQUIRE(f.wait_for_content(v0));
+    f.lnd.swap(v0);
+    REQUIRE(d->wait_for_stderr("unchanged content", 10s));
+    const auto v1 = lnd_simulator::content(1);
+    f.lnd.swap(v1);
+    REQUIRE(f.wait_for_content(v1));
+    CHECK(f.count_with_sha(v0) == 1);
+}
+
+TEST_CASE("A file missing at start is uploaded once lnd creates it", "[integration][daemon]") {
+    daemon_fixture f;
+    auto d = f.start();
+    REQUIRE(d->wait_for_stderr("does not exist (yet)", 10s));
+    CHECK(d->running());
+    const auto v = lnd_simulator::content(9);
+    f.lnd.swap(v);
+    CHECK(f.wait_for_content(v));
+}
+
+TEST_CASE("The folder removed and recreated is watched again", "[integration][daemon]") {
+    daemon_fixture f;
+    f.lnd.swap(lnd_simulator::content(0));
+    auto d = f.start();
+    REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
+    std::filesystem::remove_all(f.lnd.folder().parent_path());
+    std::this_thread::sleep_for(200ms);
+    lnd_simulator again(f.lnd.folder());
+    again.swap(lnd_simulator::content(1));
+    REQUIRE(f.wait_for_content(lnd_simulator::content(1)));
+    again.swap(lnd_simulator::content(2));
+    CHECK(f.wait_for_content(lnd_simulator::content(2)));
+}
+
+TEST_CASE("S3 down while swaps happen: the newest version arrives when it is back, the spool empties",
+          "[integration][daemon]") {
+    daemon_fixture f;
+    f.lnd.swap(lnd_simulator::content(0));
+    auto d = f.start();
+    REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
+    f.s3.control("POST", "/outage/start");
+    for (int i = 1; i <= 5; ++i) {
+        f.lnd.swap(lnd_simulator::content(i));
+        std::this_thread::sleep_for(100ms);
+    }
+    REQUIRE(d->wait_for_stderr("retrying", 10s));
+    CHECK(f.spool_files() >= 1);  // the unconfirmed version is on disk
+    f.s3.control("POST", "/outage/end");
+    REQUIRE(f.wait_for_content(lnd_simulator::content(5)));
+    CHECK(eventually([&] { return f.spool_files() == 0; }));
+    CHECK(d->running());
+}
+
+TEST_CASE("Killed with SIGKILL and restarted: nothing is lost", "[integration][daemon]") {
+    daemon_fixture f;
+    f.lnd.swap(lnd_simulator::content(0));
+    {
+        auto d = f.start();
+        REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
+        f.s3.control("POST", "/outage/start");
+        f.lnd.swap(lnd_simulator::content(1));
+        REQUIRE(d->wait_for_stderr("retrying", 10s));
+        // The spool copy is written beside the upload, not before it: kill once it is durable.
+        REQUIRE(eventually([&] { return f.spooled_versions() == 1; }));
+        d->signal(SIGKILL);
+        REQUIRE(d->wait(5s).value_or(0) == 128 + SIGKILL);
+    }
+    REQUIRE(f.spool_files() == 1);  // the version S3 never confirmed, and no temporary file
+    f.s3.control("POST", "/outage/end");
+    f.lnd.swap(lnd_simulator::content(2));
+    auto restarted = f.start();
+    const bool resumed = restarted->wait_for_stderr("left in the spool by an earlier run", 10s);
+    INFO(restarted->stderr_text());
+    REQUIRE(resumed);
+    CHECK(f.wait_for_content(lnd_simulator::content(1)));
+    CHECK(f.wait_for_content(lnd_simulator::content(2)));
+    CHECK(eventually([&] { return f.spool_files() == 0; }));
+}
+
+TEST_CASE("SIGTERM stops the daemon with exit 0 within the grace period", "[integration][daemon]") {
+    daemon_fixture f;
+    f.lnd.swap(lnd_simulator::content(0));
+    auto d = f.start({"run", "--shutdown-timeout", "2s"});
+    REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
+    d->signal(SIGTERM);
+    auto code = d->wait(3s);
+    REQUIRE(code);
+    CHECK(*code == 0);
+    CHECK_THAT(d->stderr_text(), Catch::Contains("received signal 15") && Catch::Contains("stopped"));
+}
+
+TEST_CASE("SIGTERM during a stalled upload: grace period, exit 0, the version stays spooled", "[integration][daemon]") {
+    daemon_fixture f;
+    f.lnd.swap(lnd_simulator::content(0));
+    f.s3.control("POST", "/faults", R"({"count":5,"kind":"stall"})");
+    auto d = f.start({"run", "--shutdown-timeout", "1s", "--request-timeout", "30s"});
+    REQUIRE(eventually([&] { return f.spool_files() == 1; }, 10s));
+    std::this_thread::sleep_for(300ms);
+    const auto t0 = std::chrono::steady_clock::now();
+    d->signal(SIGTERM);
+    auto code = d->wait(5s);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    REQUIRE(code);
+    CHECK(*code == 0);
+    CHECK(took < 4s);
+    CHECK_THAT(d->stderr_text(), Catch::Contains("grace period over"));
+    CHECK(f.spool_files() == 1);
+    f.s3.control("POST", "/outage/start");  // end the stalled request on the server side
+}
+
+TEST_CASE("once uploads the current file and exits 0", "[integration][daemon]") {
+    daemon_fixture f;
+    const auto v = lnd_simulator::content(3);
+    f.lnd.swap(v);
+    auto r = f.run_once();
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    CHECK(f.count_with_sha(v) == 1);
+    CHECK(f.spool_files() == 0);
+}
+
+TEST_CASE("once reports each failure with its own exit code", "[integration][daemon]") {
+    daemon_fixture f;
+    auto missing = f.run_once();
+    CHECK(missing.exit_code == 66);
+    CHECK_THAT(missing.err, Catch::Contains("does not exist"));
+
+    write_plain(f.lnd.file(), "too short");
+    auto small = f.run_once();
+    CHECK(small.exit_code == 65);
+    CHECK_THAT(small.err, Catch::Contains("45 bytes"));
+
+    f.lnd.swap(lnd_simulator::content(1));
+    auto denied = f.run_once({"once"}, {"AWS_SECRET_ACCESS_KEY=not-the-secret-9f8e7d"});
+    CHECK(denied.exit_code == 77);
+    CHECK_THAT(denied.err, Catch::Contains("SignatureDoesNotMatch") && !Catch::Contains("not-the-secret-9f8e7d"));
+
+    auto no_bucket = f.run_once({"once", "--bucket", "no-such-bucket"});
+    CHECK(no_bucket.exit_code == 68);
+    CHECK_THAT(no_bucket.err, Catch::Contains("NoSuchBucket"));
+
+    f.s3.control("POST", "/outage/start");
+    auto down = f.run_once({"once", "--retry-max", "100ms"});
+    CHECK(down.exit_code == 69);
+    CHECK_THAT(down.err, Catch::Contains("cannot connect"));
+}
+
+TEST_CASE("Each bad setting exits 64 with one line naming the variable and the flag", "[integration][daemon]") {
+    daemon_fixture f;
+    struct bad {
+        std::vector<std::string> args;
+        std::vector<std::string> env;
+        std::string expect;
+    };
+    const std::vector<bad> cases = {
+        {{"--bucket", "Not_A_Bucket"}, {}, "S3_BUCKET_NAME / --bucket"},
+        {{"--endpoint", "127.0.0.1:9000"}, {}, "AWS_ENDPOINT_URL_S3 / --endpoint"},
+        {{"--reconcile-interval", "often"}, {}, "SCB_RECONCILE_INTERVAL / --reconcile-interval"},
+        {{"--log-level", "chatty"}, {}, "SCB_LOG_LEVEL / --log-level"},
+        {{"--no-such-option"}, {}, "no-such-option"},
+        {{"--env-file", "/nonexistent/scb.env"}, {}, "--env-file"},
+        {{}, {"S3_BUCKET_NAME="}, "S3_BUCKET_NAME or --bucket"},
+        {{}, {"AWS_SECRET_ACCESS_KEY="}, "AWS_SECRET_ACCESS_KEY is not set"},
+        {{"--spool-dir", "/proc/scb-cannot-create"}, {}, "--spool-dir"},
+    };
+    for (const auto& c : cases) {
+        std::vector<std::string> args{"run"};
+        args.insert(args.end(), c.args.begin(), c.args.end());
+        auto r = f.run_once(args, c.env);
+        CAPTURE(c.expect, r.err);
+        CHECK(r.exit_code == 64);
+        CHECK_THAT(r.err, Catch::Contains(c.expect));
+        CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    }
+    auto help = f.run_once({"--help"});
+    CHECK(help.exit_code == 0);
+    CHECK_THAT(help.out, Catch::Contains("MONITOR_FILE_PATH") && Catch::Contains("--spool-dir"));
+    auto version = f.run_once({"--version"});
+    CHECK(version.exit_code == 0);
+    CHECK_THAT(version.out, Catch::StartsWith("scb-backup "));
+}
+
+TEST_CASE("The secret key never appears in the output", "[integration][daemon]") {
+    daemon_fixture f;
+    const std::string secret = "S3RVER";  // the local server's only valid secret; also test a distinct one
+    f.lnd.swap(lnd_simulator::content(0));
+    auto d = f.start({"run", "--log-level", "debug"}, {"AWS_SESSION_TOKEN=TOKEN-abc-123-secret"});
+    REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
+    d->signal(SIGTERM);
+    d->wait(5s);
+    const auto& err = d->stderr_text();
+    CHECK_THAT(err, !Catch::Contains("TOKEN-abc-123-secret"));
+    // S3RVER is also the access key id (shown in logs is allowed), so check a distinctive secret too:
+    auto wrong = f.run_once({"once", "--log-level", "debug"}, {"AWS_SECRET_ACCESS_KEY=distinctive-secret-0xC0FFEE"});
+    CHECK_THAT(wrong.err + wrong.out, !Catch::Contains("distinctive-secret-0xC0FFEE"));
+    auto help = f.run_once({"--help"}, {"AWS_SECRET_ACCESS_KEY=distinctive-secret-0xC0FFEE"});
+    CHECK_THAT(help.err + help.out, !Catch::Contains("distinctive-secret-0xC0FFEE"));
+}
+
+TEST_CASE("The daemon works over HTTPS with the CA bundle", "[integration][daemon][tls]") {
+    daemon_fixture f(true);
+    f.lnd.swap(lnd_simulator::content(0));
+    auto d = f.start({"run"}, {}, true);
+    CHECK(f.wait_for_content(lnd_simulator::content(0)));
+}
