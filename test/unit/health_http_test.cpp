@@ -1,5 +1,6 @@
 // The health endpoint on a real loopback port, queried by a real HTTP client (Beast) and raw sockets.
 #include "health/http_server.hpp"
+#include "health/probe.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -7,6 +8,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -21,6 +23,7 @@
 #include <array>
 #include <chrono>
 #include <string>
+#include <thread>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -264,4 +267,35 @@ TEST_CASE("health server refuses an address it cannot bind", "[unit][health]") {
     CHECK_THROWS_AS(http_server(ioc.get_executor(), tcp::endpoint(asio::ip::address_v4::loopback(), first.port()),
                                 st, 600s),
                     boost::system::system_error);
+}
+
+TEST_CASE("probe() reports the health endpoint's verdict", "[unit][health]") {
+    // The server runs on its own thread: probe() blocks on its own io_context, as the CLI will.
+    asio::io_context ioc(1);
+    state st;
+    http_server server(ioc.get_executor(), *parse_listen("127.0.0.1:0"), st, 600s);
+    asio::co_spawn(ioc, server.run(), asio::detached);
+    std::thread runner([&] { ioc.run_for(10s); });
+    const tcp::endpoint where(asio::ip::address_v4::any(), server.port());  // a wildcard probes loopback
+
+    auto ok = scb::health::probe(where, 2s);
+    CHECK(ok.healthy);
+    CHECK(ok.status == 200);
+    CHECK(ok.text == "ok");
+
+    st.upload_failed("access_denied", "PUT x: 403 AccessDenied");  // state is thread-safe
+    auto bad = scb::health::probe(where, 2s);
+    CHECK_FALSE(bad.healthy);
+    CHECK(bad.status == 503);
+    CHECK(bad.text == "upload failing: PUT x: 403 AccessDenied");
+
+    asio::post(ioc, [&] { server.close(); });
+    runner.join();
+    CHECK(ioc.stopped());
+
+    // Nobody listens any more.
+    auto none = scb::health::probe(where, 2s);
+    CHECK_FALSE(none.healthy);
+    CHECK(none.status == 0);
+    CHECK(none.text.find("no answer from http://127.0.0.1:") == 0);
 }
