@@ -1,0 +1,62 @@
+#pragma once
+// An optional HTTP listener on the daemon's own io_context: GET /healthz for load balancers and
+// container health checks, GET /metrics for Prometheus. Plain HTTP, meant for loopback or a private
+// network: it serves no secret and accepts no input beyond the request line.
+#include "health/metrics.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+namespace scb::health {
+
+/// Parses SCB_LISTEN / --listen: "127.0.0.1:9580", "[::1]:9580", or ":9580" (every IPv4 address,
+/// 0.0.0.0). Literal addresses only (no host names); nothing when the text is not one of these.
+std::optional<boost::asio::ip::tcp::endpoint> parse_listen(std::string_view text);
+
+/// Bounds on what one client may cost.
+struct server_limits {
+    std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};  // per request, idle keep-alive included
+    std::chrono::milliseconds write_timeout{std::chrono::seconds(10)};
+    std::uint32_t header_limit = 8 * 1024;
+    std::uint64_t body_limit = 1024;         // GET has no body; a small one is read and ignored
+    unsigned max_requests_per_connection = 100;
+    unsigned max_connections = 32;           // beyond this, new connections are closed at once
+};
+
+class http_server {
+public:
+    /// Opens, binds and listens at once, so port() is known (port 0 picks a free one) and a bad
+    /// address fails at start-up. Throws boost::system::system_error (address in use, not local…).
+    /// `health` must outlive the server and every connection (the daemon owns both).
+    http_server(boost::asio::any_io_executor ex, boost::asio::ip::tcp::endpoint listen, const state& health,
+                std::chrono::seconds stale_after, server_limits limits = {});
+    ~http_server();
+    http_server(const http_server&) = delete;
+    http_server& operator=(const http_server&) = delete;
+
+    /// Accepts until cancelled (e.g. by a parallel group) or close(); each connection runs in its
+    /// own detached coroutine. On the way out it closes the acceptor and every open connection, so
+    /// the io_context runs out of work. `this` must outlive the coroutine.
+    boost::asio::awaitable<void> run();
+    /// Stops accepting and closes open connections (also done when run() ends).
+    void close();
+
+    [[nodiscard]] unsigned short port() const noexcept { return port_; }
+    [[nodiscard]] boost::asio::ip::tcp::endpoint local_endpoint() const { return local_; }
+
+    struct shared;  // what connections share with the server; outlives it while they run
+
+private:
+    boost::asio::any_io_executor ex_;
+    std::shared_ptr<shared> shared_;
+    boost::asio::ip::tcp::endpoint local_;
+    unsigned short port_ = 0;
+};
+
+}  // namespace scb::health

@@ -1,0 +1,153 @@
+#include "health/metrics.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace scb::health {
+
+namespace {
+
+/// Prometheus floats in plain decimal ("0.005", "1700000000", "2.5"): the shortest text that reads back
+/// as the same double, never an exponent, so the output is stable and easy to read and to test.
+std::string number(double v) {
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+    if (ec != std::errc()) return "NaN";
+    return std::string(buf, end);
+}
+
+/// Label values escape backslash, double quote and newline (exposition format 0.0.4).
+std::string label_value(std::string_view v) {
+    std::string out;
+    out.reserve(v.size());
+    for (char c : v) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '"') out += "\\\"";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+    return out;
+}
+
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+    out.append("# HELP scb_backup_").append(name).append(" ").append(help).append("\n");
+    out.append("# TYPE scb_backup_").append(name).append(" ").append(type).append("\n");
+}
+
+void sample(std::string& out, std::string_view name, std::string_view labels, std::string_view value) {
+    out.append("scb_backup_").append(name);
+    if (!labels.empty()) out.append("{").append(labels).append("}");
+    out.append(" ").append(value).append("\n");
+}
+
+double unix_seconds(wall_clock::time_point t) {
+    return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+void state::version_seen(std::string sha256_hex, wall_clock::time_point when) {
+    std::lock_guard lock(mutex_);
+    ++versions_seen_;
+    newest_sha_ = std::move(sha256_hex);
+    newest_seen_at_ = when;
+    newest_in_s3_ = false;
+}
+
+void state::upload_succeeded(std::string_view sha256_hex, std::size_t bytes, std::chrono::duration<double> took,
+                             wall_clock::time_point when) {
+    std::lock_guard lock(mutex_);
+    ++uploads_succeeded_;
+    bytes_uploaded_ += bytes;
+    const double seconds = std::max(0.0, took.count());
+    // Counted in the first bucket that holds it; render_prometheus() makes the counts cumulative.
+    auto it = std::lower_bound(duration_buckets.begin(), duration_buckets.end(), seconds);
+    if (it != duration_buckets.end()) ++bucket_counts_[static_cast<std::size_t>(it - duration_buckets.begin())];
+    ++duration_count_;
+    duration_sum_ += seconds;
+    last_success_ = when;
+    failing_.reset();
+    // A leftover from an earlier run, or a version superseded meanwhile, does not confirm the newest one.
+    if (sha256_hex == newest_sha_) newest_in_s3_ = true;
+}
+
+void state::upload_failed(std::string_view code_label, std::string reason) {
+    std::lock_guard lock(mutex_);
+    auto it = uploads_failed_.find(code_label);
+    if (it == uploads_failed_.end()) it = uploads_failed_.emplace(std::string(code_label), 0).first;
+    ++it->second;
+    failing_ = std::move(reason);
+}
+
+void state::set_pending_spool_files(std::size_t n) {
+    std::lock_guard lock(mutex_);
+    pending_spool_files_ = n;
+}
+
+double state::unbacked_age_seconds(wall_clock::time_point now) const {
+    if (newest_in_s3_) return 0;
+    // The wall clock may step back (NTP): never report a negative age.
+    return std::max(0.0, std::chrono::duration<double>(now - newest_seen_at_).count());
+}
+
+std::string state::render_prometheus(wall_clock::time_point now) const {
+    std::lock_guard lock(mutex_);
+    std::string out;
+    out.reserve(3000);
+
+    header(out, "build_info", "gauge", "Always 1; the version label is the scb-backup release.");
+    sample(out, "build_info", "version=\"" + label_value(SCB_VERSION) + "\"", "1");
+
+    header(out, "versions_seen_total", "counter", "New versions of channel.backup read from disk.");
+    sample(out, "versions_seen_total", "", std::to_string(versions_seen_));
+
+    header(out, "uploads_succeeded_total", "counter", "Uploads confirmed by S3.");
+    sample(out, "uploads_succeeded_total", "", std::to_string(uploads_succeeded_));
+
+    header(out, "uploads_failed_total", "counter", "Failed upload attempts, by error class.");
+    for (const auto& [code, n] : uploads_failed_)
+        sample(out, "uploads_failed_total", "code=\"" + label_value(code) + "\"", std::to_string(n));
+
+    header(out, "uploaded_bytes_total", "counter", "Bytes of uploads confirmed by S3.");
+    sample(out, "uploaded_bytes_total", "", std::to_string(bytes_uploaded_));
+
+    header(out, "upload_duration_seconds", "histogram", "Duration of uploads confirmed by S3.");
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < duration_buckets.size(); ++i) {
+        cumulative += bucket_counts_[i];
+        sample(out, "upload_duration_seconds_bucket", "le=\"" + number(duration_buckets[i]) + "\"",
+               std::to_string(cumulative));
+    }
+    sample(out, "upload_duration_seconds_bucket", "le=\"+Inf\"", std::to_string(duration_count_));
+    sample(out, "upload_duration_seconds_sum", "", number(duration_sum_));
+    sample(out, "upload_duration_seconds_count", "", std::to_string(duration_count_));
+
+    header(out, "pending_spool_files", "gauge", "Versions in the local spool not yet confirmed by S3.");
+    sample(out, "pending_spool_files", "", std::to_string(pending_spool_files_));
+
+    header(out, "last_success_timestamp_seconds", "gauge",
+           "Unix time of the last upload confirmed by S3 (0 before the first).");
+    sample(out, "last_success_timestamp_seconds", "", last_success_ ? number(unix_seconds(*last_success_)) : "0");
+
+    header(out, "unbacked_version_age_seconds", "gauge",
+           "Seconds the newest version has waited for S3 (0 when it is in S3).");
+    sample(out, "unbacked_version_age_seconds", "", number(unbacked_age_seconds(now)));
+
+    header(out, "upload_failing", "gauge", "1 while the last upload attempt failed, else 0.");
+    sample(out, "upload_failing", "", failing_ ? "1" : "0");
+    return out;
+}
+
+std::pair<bool, std::string> state::health(wall_clock::time_point now, std::chrono::seconds stale_after) const {
+    std::lock_guard lock(mutex_);
+    if (failing_) return {false, "upload failing: " + *failing_};
+    const double age = unbacked_age_seconds(now);
+    if (!newest_in_s3_ && age > static_cast<double>(stale_after.count())) {
+        return {false, "newest version (sha256 " + newest_sha_.substr(0, 12) + ") not in S3 after " +
+                           std::to_string(static_cast<long long>(age)) + " s (stale after " +
+                           std::to_string(stale_after.count()) + " s)"};
+    }
+    return {true, "ok"};
+}
+
+}  // namespace scb::health
