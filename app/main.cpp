@@ -3,6 +3,10 @@
 #include "backup/daemon.hpp"
 #include "backup/exit_codes.hpp"
 #include "config/settings.hpp"
+#include "health/http_server.hpp"
+#include "health/metrics.hpp"
+#include "health/probe.hpp"
+#include "notify/sd_notify.hpp"
 #include "logging/logger.hpp"
 #include "s3/client.hpp"
 #include "s3/credentials.hpp"
@@ -55,7 +59,22 @@ int run_service(const config::settings& s) {
     logging::info("scb-backup " SCB_VERSION " ", s.cmd == config::command::once ? "once" : "starting", ": ",
                   config::describe(s), " s3=", endpoint.origin(), " credentials=", creds.source);
 
+    health::state metrics;
+    auto notifier = notify::notifier::from_environment();
+    std::optional<health::http_server> http;
+    if (!s.listen.empty() && s.cmd == config::command::run) {
+        try {
+            http.emplace(ioc.get_executor(), *health::parse_listen(s.listen), metrics, s.stale_after);
+        } catch (const boost::system::system_error& e) {
+            return fail(exit_code::usage, "cannot listen on " + s.listen + ": " + e.code().message() +
+                                              " (SCB_LISTEN / --listen)");
+        }
+    }
+
     backup::daemon_options opts;
+    opts.health = &metrics;
+    opts.http = http ? &*http : nullptr;
+    opts.notifier = &notifier;
     opts.file = s.file;
     opts.max_size = s.max_size;
     opts.reconcile_interval = s.reconcile_interval;
@@ -100,6 +119,11 @@ int main(int argc, char* argv[]) {
             return exit_code::ok;
         }
         logging::set_level(parsed.values.log_level);
+        if (parsed.values.cmd == config::command::healthcheck) {
+            auto r = health::probe(*health::parse_listen(parsed.values.listen), std::chrono::seconds(5));
+            std::cout << r.text << "\n";
+            return r.healthy ? exit_code::ok : 1;
+        }
         return run_service(parsed.values);
     } catch (const std::exception& e) {
         return fail(exit_code::internal, std::string("internal error: ") + e.what());

@@ -7,6 +7,8 @@
 #include "watch/watcher.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -24,7 +26,22 @@ using namespace asio::experimental::awaitable_operators;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 daemon::daemon(asio::any_io_executor ex, s3::client& client, spool::spool& store, daemon_options opts)
-    : ex_(ex), client_(client), spool_(store), opts_(std::move(opts)), uploader_(ex, client, store, spool_io_, opts_.upload) {}
+    : ex_(ex), client_(client), spool_(store), opts_(std::move(opts)), uploader_(ex, client, store, spool_io_, opts_.upload) {
+    if (opts_.health) {
+        // Runs on the spool thread, after the write or delete: the count is exact (state is thread-safe).
+        uploader_.on_spool_change = [this] { opts_.health->set_pending_spool_files(spool_.pending().size()); };
+    }
+    uploader_.on_upload = [this](const upload_event& ev) {
+        if (opts_.health) {
+            if (ev.ok)
+                opts_.health->upload_succeeded(ev.sha256_hex, ev.bytes, ev.duration, std::chrono::system_clock::now());
+            else
+                opts_.health->upload_failed(s3::name(ev.err.code), ev.err.describe());
+        }
+        if (opts_.notifier)
+            opts_.notifier->status(ev.ok ? "backed up " + ev.key : "upload failing: " + ev.err.describe());
+    };
+}
 
 daemon::~daemon() {
     // Let queued spool writes and deletes reach the disk before the process ends.
@@ -58,6 +75,7 @@ bool daemon::consider(origin why, const char* detail) {
     const auto size = taken.snap.data.size();
     v.data = std::make_shared<const std::string>(std::move(taken.snap.data));
     logging::info("new version (", detail, "): ", size, " bytes, sha256 ", sha.substr(0, 12), " -> ", v.name);
+    if (opts_.health) opts_.health->version_seen(sha, std::chrono::system_clock::now());
     uploader_.submit(std::move(v));
     return true;
 }
@@ -97,7 +115,17 @@ asio::awaitable<int> daemon::run() {
     if (!leftovers.empty())
         logging::info(leftovers.size(), " version(s) left in the spool by an earlier run: uploading them first");
     uploader_.add_leftovers(leftovers);
+    if (opts_.health) opts_.health->set_pending_spool_files(leftovers.size());
     consider(origin::startup, "start-up");
+
+    // The health endpoint and the watchdog pings live as long as run(); both are stopped below.
+    if (opts_.http) asio::co_spawn(ex_, opts_.http->run(), asio::detached);
+    if (opts_.notifier) {
+        asio::co_spawn(ex_, opts_.notifier->run_watchdog(ex_),
+                       asio::bind_cancellation_slot(watchdog_stop_.slot(), asio::detached));
+        opts_.notifier->ready();
+        opts_.notifier->status("watching " + opts_.file.string());
+    }
 
     // Like asyncio.wait(FIRST_COMPLETED): the watcher, the uploader and the signals run together;
     // whichever ends first ends the others (the group cancels them and waits for them).
@@ -142,6 +170,7 @@ asio::awaitable<int> daemon::run() {
     }
 
     // Shutdown: no new uploads; the one in flight may finish within the grace period.
+    if (opts_.notifier) opts_.notifier->stopping();
     uploader_.finish();
     if (!uploader_finished) {
         asio::steady_timer grace(ex_, opts_.shutdown_timeout);
@@ -157,6 +186,8 @@ asio::awaitable<int> daemon::run() {
             if (!uploader_finished) co_await uploader_done.async_wait(use_tuple);
         }
     }
+    watchdog_stop_.emit(asio::cancellation_type::terminal);
+    if (opts_.http) opts_.http->close();
     const auto left = spool_.pending().size();
     logging::info("stopped; ", left, " version(s) wait in the spool for the next start");
     co_return code;

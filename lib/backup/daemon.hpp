@@ -2,10 +2,14 @@
 // The service: back up at start, then watch the file and hand every new version to the
 // uploader until SIGTERM/SIGINT; or back up once and exit.
 #include "backup/uploader.hpp"
+#include "health/http_server.hpp"
+#include "health/metrics.hpp"
+#include "notify/sd_notify.hpp"
 #include "snapshot/file_snapshot.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -23,6 +27,10 @@ struct daemon_options {
     std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};
     unsigned once_attempts = 5;  // `once`: tries for a retryable failure before giving up
     uploader_options upload;
+    // Optional, owned by main; null when unused.
+    health::state* health = nullptr;         // counters and the /healthz verdict
+    health::http_server* http = nullptr;     // served while run() runs
+    notify::notifier* notifier = nullptr;    // READY/STATUS/STOPPING/WATCHDOG to systemd
 };
 
 class daemon {
@@ -51,6 +59,7 @@ private:
     uploader uploader_;
     std::optional<snapshot::identity> last_identity_;
     bool missing_logged_ = false;
+    boost::asio::cancellation_signal watchdog_stop_;
 };
 
 }  // namespace scb::backup

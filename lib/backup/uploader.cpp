@@ -43,6 +43,7 @@ void uploader::submit(version v) {
         if (auto ec = spool_.write(name, *data))
             logging::error("cannot write the spool copy ", (spool_.dir() / name).string(), ": ", ec.message(),
                            " - the upload goes on from memory, but this version is not safe across a restart");
+        if (on_spool_change) on_spool_change();
     });
     if (next_) {
         logging::info("version ", next_->name, " superseded by ", v.name, " before its upload started");
@@ -89,6 +90,7 @@ void uploader::forget_spooled(std::vector<std::string> names) {
         for (const auto& name : names)
             if (auto ec = spool_.remove(name))
                 logging::warn("cannot delete confirmed spool copy ", name, ": ", ec.message());
+        if (on_spool_change) on_spool_change();
     });
 }
 
@@ -140,7 +142,8 @@ asio::awaitable<void> uploader::upload_with_retries(version job) {
         ev.duration = std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - started);
         ev.ok = !put.err;
         ev.err = put.err;
-        if (on_upload) on_upload(ev);
+        ev.sha256_hex = job.sha256_hex;
+        if (on_upload && !aborted_) on_upload(ev);  // an abort at shutdown is not an S3 failure
 
         if (!put.err) {
             confirmed_sha_ = job.sha256_hex;

@@ -37,6 +37,7 @@ struct upload_event {
     std::string key;
     std::size_t bytes = 0;
     std::chrono::milliseconds duration{0};
+    std::string sha256_hex;  // of the version uploaded
     s3::error err;  // when !ok
 };
 
@@ -66,6 +67,8 @@ public:
 
     /// Called after every upload attempt (logs are written by the uploader itself).
     std::function<void(const upload_event&)> on_upload;
+    /// Called on the spool thread after each spool write or delete (e.g. to count pending files).
+    std::function<void()> on_spool_change;
 
 private:
     std::optional<version> take_next();

@@ -1,6 +1,7 @@
 #include "config/settings.hpp"
 
 #include "config/env_file.hpp"
+#include "health/http_server.hpp"
 
 #include <boost/program_options.hpp>
 
@@ -127,6 +128,19 @@ const std::vector<option_spec>& specs() {
              if (!l) throw std::invalid_argument("must be debug, info, warn or error");
              s.log_level = *l;
          }},
+        {"listen", "SCB_LISTEN", nullptr, "\"\" (off)",
+         "serve GET /healthz and /metrics on HOST:PORT (127.0.0.1:9580, [::1]:9580, :9580 = all IPv4)",
+         [](settings& s, const std::string& v) {
+             if (!v.empty() && !health::parse_listen(v))
+                 throw std::invalid_argument("must be IPv4:PORT, [IPv6]:PORT or :PORT (a literal address)");
+             s.listen = v;
+         }},
+        {"stale-after", "SCB_STALE_AFTER", nullptr, "5m",
+         "/healthz fails when the newest version has not reached S3 for this long",
+         [](settings& s, const std::string& v) {
+             s.stale_after = std::chrono::duration_cast<std::chrono::seconds>(positive_duration(v));
+             if (s.stale_after.count() == 0) throw std::invalid_argument("must be at least 1s");
+         }},
     };
     return table;
 }
@@ -154,7 +168,8 @@ std::string help_text() {
     os << "scb-backup " SCB_VERSION " - keeps lnd's channel.backup in S3\n\n"
           "Usage: scb-backup [run|once] [--flag value]...\n"
           "  run   (default) watch the file and upload every new version until SIGTERM\n"
-          "  once  upload the current file, wait until S3 has it, exit\n\n"
+          "  once  upload the current file, wait until S3 has it, exit\n"
+          "  healthcheck  GET /healthz of a running daemon (SCB_LISTEN); exit 0 when healthy, else 1\n\n"
           "Settings (flag, environment variable, default). Flags win over variables, variables over --env-file:\n";
     for (const auto& o : specs()) {
         os << "  --" << std::left << std::setw(20) << o.flag << o.help << "\n"
@@ -203,7 +218,8 @@ parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env
         const auto cmd = vm["command"].as<std::string>();
         if (cmd == "run") s.cmd = command::run;
         else if (cmd == "once") s.cmd = command::once;
-        else throw usage_error("unknown command '" + cmd + "': use run or once (see --help)");
+        else if (cmd == "healthcheck") s.cmd = command::healthcheck;
+        else throw usage_error("unknown command '" + cmd + "': use run, once or healthcheck (see --help)");
     }
 
     std::map<std::string, std::string> file_vars;
@@ -230,6 +246,10 @@ parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env
         }
     }
 
+    if (s.cmd == command::healthcheck) {
+        if (s.listen.empty()) throw usage_error("healthcheck needs the health endpoint: set SCB_LISTEN or --listen");
+        return out;
+    }
     if (s.file.empty()) s.file = home(env) + "/.lnd/data/chain/bitcoin/mainnet/channel.backup";
     if (s.spool_dir.empty()) {
         if (auto state = env("STATE_DIRECTORY")) s.spool_dir = *state;

@@ -15,7 +15,7 @@
 
 namespace scb::config {
 
-enum class command { run, once };
+enum class command { run, once, healthcheck };
 
 struct settings {
     command cmd = command::run;
@@ -34,6 +34,8 @@ struct settings {
     std::chrono::milliseconds retry_max{std::chrono::minutes(5)};
     std::uint64_t max_size = 64ull * 1024 * 1024;
     logging::level log_level = logging::level::info;
+    std::string listen;                                   // SCB_LISTEN / --listen; empty: no health endpoint
+    std::chrono::seconds stale_after{std::chrono::minutes(5)};  // SCB_STALE_AFTER / --stale-after
     std::string env_file;
     std::map<std::string, std::string> env_file_vars;  // feeds the credential lookup, behind the real environment
 };
