@@ -6,6 +6,7 @@
 #include "health/http_server.hpp"
 #include "health/metrics.hpp"
 #include "health/probe.hpp"
+#include "heartbeat/pinger.hpp"
 #include "notify/sd_notify.hpp"
 #include "logging/logger.hpp"
 #include "s3/client.hpp"
@@ -80,7 +81,14 @@ int run_service(const config::settings& s) {
     opts.reconcile_interval = s.reconcile_interval;
     opts.shutdown_timeout = s.shutdown_timeout;
     opts.upload.prefix = s.prefix;
-    opts.upload.put.checksum = s.checksum;
+    opts.upload.object = s.object;
+    opts.upload.latest_key = s.latest_key;
+    std::optional<heartbeat::pinger> pinger;
+    if (!s.heartbeat_url.empty() && s.cmd == config::command::run) {
+        pinger.emplace(ioc.get_executor(), s.heartbeat_url, s.ca_bundle);
+        opts.heartbeat = &*pinger;
+        opts.heartbeat_interval = s.heartbeat_interval;
+    }
     opts.upload.retry_min = s.retry_min;
     opts.upload.retry_max = s.retry_max;
 

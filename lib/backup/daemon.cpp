@@ -26,12 +26,16 @@ using namespace asio::experimental::awaitable_operators;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 daemon::daemon(asio::any_io_executor ex, s3::client& client, spool::spool& store, daemon_options opts)
-    : ex_(ex), client_(client), spool_(store), opts_(std::move(opts)), uploader_(ex, client, store, spool_io_, opts_.upload) {
+    : ex_(ex), client_(client), spool_(store), opts_(std::move(opts)), uploader_(ex, client, store, spool_io_, opts_.upload),
+      heartbeat_wake_(ex) {
     if (opts_.health) {
         // Runs on the spool thread, after the write or delete: the count is exact (state is thread-safe).
         uploader_.on_spool_change = [this] { opts_.health->set_pending_spool_files(spool_.pending().size()); };
     }
     uploader_.on_upload = [this](const upload_event& ev) {
+        last_upload_ok_ = ev.ok;
+        // Everything is in S3 now: tell the dead man's switch at once.
+        if (ev.ok && uploader_.idle()) heartbeat_wake_.cancel();
         if (opts_.health) {
             if (ev.ok)
                 opts_.health->upload_succeeded(ev.sha256_hex, ev.bytes, ev.duration, std::chrono::system_clock::now());
@@ -108,6 +112,18 @@ asio::awaitable<int> daemon::wait_for_signal(asio::signal_set& signals) {
     co_return ec ? 0 : signo;
 }
 
+asio::awaitable<void> daemon::heartbeat_loop() {
+    for (;;) {
+        // Never while a version waits or the last upload failed: silence is the alarm.
+        if (uploader_.idle() && last_upload_ok_) {
+            auto ping = opts_.heartbeat->ping();
+            co_await std::move(ping);
+        }
+        heartbeat_wake_.expires_after(opts_.heartbeat_interval);
+        co_await heartbeat_wake_.async_wait(use_tuple);  // cancelled by a successful upload: ping now
+    }
+}
+
 asio::awaitable<int> daemon::run() {
     asio::signal_set signals(ex_, SIGINT, SIGTERM);
 
@@ -126,6 +142,8 @@ asio::awaitable<int> daemon::run() {
         opts_.notifier->ready();
         opts_.notifier->status("watching " + opts_.file.string());
     }
+    if (opts_.heartbeat)
+        asio::co_spawn(ex_, heartbeat_loop(), asio::bind_cancellation_slot(heartbeat_stop_.slot(), asio::detached));
 
     // Like asyncio.wait(FIRST_COMPLETED): the watcher, the uploader and the signals run together;
     // whichever ends first ends the others (the group cancels them and waits for them).
@@ -187,6 +205,7 @@ asio::awaitable<int> daemon::run() {
         }
     }
     watchdog_stop_.emit(asio::cancellation_type::terminal);
+    heartbeat_stop_.emit(asio::cancellation_type::terminal);
     if (opts_.http) opts_.http->close();
     const auto left = spool_.pending().size();
     logging::info("stopped; ", left, " version(s) wait in the spool for the next start");
@@ -212,7 +231,8 @@ asio::awaitable<int> daemon::once() {
     backoff delays(opts_.upload.retry_min, opts_.upload.retry_max);
     for (unsigned attempt = 0;; ++attempt) {
         const auto started = std::chrono::steady_clock::now();
-        auto put_op = client_.put_object(key, taken.snap.data, opts_.upload.put);
+        auto put_op = client_.put_object(key, taken.snap.data,
+                                         s3::make_put_options(opts_.upload.object, std::chrono::system_clock::now()));
         auto put = co_await std::move(put_op);
         if (!put.err) {
             logging::info("uploaded ", key, " (", taken.snap.data.size(), " bytes, sha256 ", sha.substr(0, 12), ", ",

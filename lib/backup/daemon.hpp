@@ -4,6 +4,7 @@
 #include "backup/uploader.hpp"
 #include "health/http_server.hpp"
 #include "health/metrics.hpp"
+#include "heartbeat/pinger.hpp"
 #include "notify/sd_notify.hpp"
 #include "snapshot/file_snapshot.hpp"
 
@@ -11,6 +12,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
@@ -31,6 +33,8 @@ struct daemon_options {
     health::state* health = nullptr;         // counters and the /healthz verdict
     health::http_server* http = nullptr;     // served while run() runs
     notify::notifier* notifier = nullptr;    // READY/STATUS/STOPPING/WATCHDOG to systemd
+    heartbeat::pinger* heartbeat = nullptr;  // dead man's switch, pinged only while all is in S3
+    std::chrono::milliseconds heartbeat_interval{std::chrono::minutes(5)};
 };
 
 class daemon {
@@ -50,6 +54,7 @@ private:
     boost::asio::awaitable<void> watch_loop();
     boost::asio::awaitable<void> uploader_task();
     boost::asio::awaitable<int> wait_for_signal(boost::asio::signal_set& signals);
+    boost::asio::awaitable<void> heartbeat_loop();
 
     boost::asio::any_io_executor ex_;
     s3::client& client_;
@@ -60,6 +65,9 @@ private:
     std::optional<snapshot::identity> last_identity_;
     bool missing_logged_ = false;
     boost::asio::cancellation_signal watchdog_stop_;
+    boost::asio::cancellation_signal heartbeat_stop_;
+    boost::asio::steady_timer heartbeat_wake_;
+    bool last_upload_ok_ = false;
 };
 
 }  // namespace scb::backup

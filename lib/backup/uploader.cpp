@@ -123,6 +123,17 @@ asio::awaitable<void> uploader::run() {
     }
 }
 
+asio::awaitable<void> uploader::put_latest(version job) {
+    // The stable key is a convenience copy: a failure is logged, the next version rewrites it.
+    const std::string key = opts_.prefix + opts_.latest_key;
+    auto op = client_.put_object(key, *job.data, s3::make_put_options(opts_.object, std::chrono::system_clock::now()));
+    auto put = co_await asio::co_spawn(ex_, std::move(op), asio::bind_cancellation_slot(abort_.slot(), asio::use_awaitable));
+    if (put.err)
+        logging::warn("could not update ", key, ": ", put.err.describe());
+    else
+        logging::info("updated ", key, " to ", job.name);
+}
+
 asio::awaitable<void> uploader::upload_with_retries(version job) {
     for (unsigned attempt = 0;; ++attempt) {
         if (!load(job)) co_return;
@@ -132,7 +143,7 @@ asio::awaitable<void> uploader::upload_with_retries(version job) {
         // The PUT ignores the caller's cancellation: at shutdown it gets a grace period and is
         // cancelled only through abort().
         // (The call is built before co_await: g++ 12 double-destroys by-value temporaries inside one.)
-        auto put_op = client_.put_object(key, *job.data, opts_.put);
+        auto put_op = client_.put_object(key, *job.data, s3::make_put_options(opts_.object, std::chrono::system_clock::now()));
         auto put = co_await asio::co_spawn(ex_, std::move(put_op),
                                            asio::bind_cancellation_slot(abort_.slot(), asio::use_awaitable));
         in_flight_.reset();
@@ -143,6 +154,10 @@ asio::awaitable<void> uploader::upload_with_retries(version job) {
         ev.ok = !put.err;
         ev.err = put.err;
         ev.sha256_hex = job.sha256_hex;
+        if (!put.err && !opts_.latest_key.empty()) {
+            auto latest = put_latest(job);
+            co_await std::move(latest);
+        }
         if (on_upload && !aborted_) on_upload(ev);  // an abort at shutdown is not an S3 failure
 
         if (!put.err) {

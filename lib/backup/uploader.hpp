@@ -5,6 +5,7 @@
 #include "backup/backoff.hpp"
 #include "backup/version.hpp"
 #include "s3/client.hpp"
+#include "s3/object_options.hpp"
 #include "spool/spool.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -24,7 +25,8 @@ namespace scb::backup {
 
 struct uploader_options {
     std::string prefix;
-    s3::put_options put;
+    s3::object_options object;  // checksum, SSE, storage class, Object Lock: headers per PUT
+    std::string latest_key;     // non-empty: each confirmed version is also PUT at prefix + latest_key
     std::chrono::milliseconds retry_min{1000};
     std::chrono::milliseconds retry_max{300'000};
     // Failures only the operator can fix (credentials, bucket) are retried no faster than this.
@@ -75,6 +77,7 @@ private:
     bool load(version& v);
     void forget_spooled(std::vector<std::string> names);
     boost::asio::awaitable<void> upload_with_retries(version job);
+    boost::asio::awaitable<void> put_latest(version job);
 
     boost::asio::any_io_executor ex_;
     s3::client& client_;

@@ -4,6 +4,7 @@
 #include "health/http_server.hpp"
 
 #include <boost/program_options.hpp>
+#include <boost/url/parse.hpp>
 
 #include <cctype>
 #include <iomanip>
@@ -105,8 +106,36 @@ const std::vector<option_spec>& specs() {
          [](settings& s, const std::string& v) {
              auto m = s3::parse_checksum_mode(v);
              if (!m) throw std::invalid_argument("must be both, md5, sha256 or none");
-             s.checksum = *m;
+             s.object.checksum = *m;
          }},
+        {"sse", "SCB_SSE", nullptr, "bucket default", "server-side encryption: AES256 or aws:kms",
+         [](settings& s, const std::string& v) { s.object.sse = v; }},
+        {"sse-kms-key-id", "SCB_SSE_KMS_KEY_ID", nullptr, "AWS managed key", "KMS key for --sse aws:kms",
+         [](settings& s, const std::string& v) { s.object.sse_kms_key_id = v; }},
+        {"storage-class", "SCB_STORAGE_CLASS", nullptr, "bucket default", "S3 storage class, e.g. STANDARD_IA",
+         [](settings& s, const std::string& v) { s.object.storage_class = v; }},
+        {"object-lock-mode", "SCB_OBJECT_LOCK_MODE", nullptr, "off", "Object Lock retention: GOVERNANCE or COMPLIANCE",
+         [](settings& s, const std::string& v) { s.object.lock_mode = v; }},
+        {"object-lock-days", "SCB_OBJECT_LOCK_DAYS", nullptr, "off", "Object Lock retention in days from the upload",
+         [](settings& s, const std::string& v) {
+             std::size_t pos = 0;
+             unsigned long days = 0;
+             try {
+                 days = std::stoul(v, &pos);
+             } catch (const std::exception&) {
+                 pos = 0;
+             }
+             if (pos != v.size() || days == 0 || days > 36500)
+                 throw std::invalid_argument("must be a whole number of days from 1 to 36500");
+             s.object.lock_days = static_cast<unsigned>(days);
+         }},
+        {"latest-key", "SCB_LATEST_KEY", nullptr, "off", "also PUT each version at PREFIX + this key, e.g. latest/channel.backup",
+         [](settings& s, const std::string& v) { s.latest_key = v; }},
+        {"heartbeat-url", "SCB_HEARTBEAT_URL", nullptr, "off",
+         "GET this URL (healthchecks.io style) after an upload and every --heartbeat-interval while healthy",
+         [](settings& s, const std::string& v) { s.heartbeat_url = v; }},
+        {"heartbeat-interval", "SCB_HEARTBEAT_INTERVAL", nullptr, "5m", "time between heartbeats while healthy",
+         [](settings& s, const std::string& v) { s.heartbeat_interval = positive_duration(v); }},
         {"connect-timeout", "SCB_CONNECT_TIMEOUT", nullptr, "10s", "resolve + connect + TLS handshake limit",
          [](settings& s, const std::string& v) { s.io.connect = positive_duration(v); }},
         {"request-timeout", "SCB_REQUEST_TIMEOUT", nullptr, "60s", "limit for sending one request and reading its answer",
@@ -264,6 +293,12 @@ parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env
                           (bucket_problem ? " (S3_BUCKET_NAME / --bucket)" : " (AWS_ENDPOINT_URL_S3 / --endpoint)"));
     }
     if (s.endpoint.region.empty()) throw usage_error("empty region (AWS_REGION / --region)");
+    if (auto problem = s3::object_options_problem(s.object)) throw usage_error(*problem);
+    if (!s.heartbeat_url.empty()) {
+        auto url = boost::urls::parse_absolute_uri(s.heartbeat_url);
+        if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->encoded_host().empty())
+            throw usage_error("SCB_HEARTBEAT_URL / --heartbeat-url must be an http:// or https:// URL");
+    }
     if (s.retry_min > s.retry_max) throw usage_error("SCB_RETRY_MIN / --retry-min is longer than SCB_RETRY_MAX / --retry-max");
     if (s.max_size < 45) throw usage_error("SCB_MAX_SIZE / --max-size is below 45 bytes, lnd's smallest backup");
     if (!s.file.has_filename())

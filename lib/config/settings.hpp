@@ -4,6 +4,7 @@
 #include "s3/client.hpp"
 #include "s3/credentials.hpp"
 #include "s3/endpoint.hpp"
+#include "s3/object_options.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -27,7 +28,10 @@ struct settings {
     std::string ca_bundle;            // AWS_CA_BUNDLE / --ca-bundle
     s3::credentials_options credentials;
     s3::timeouts io;
-    s3::checksum_mode checksum = s3::checksum_mode::both;
+    s3::object_options object;        // checksum, SSE, storage class, Object Lock
+    std::string latest_key;           // SCB_LATEST_KEY / --latest-key: also PUT each version at PREFIX + this
+    std::string heartbeat_url;        // SCB_HEARTBEAT_URL / --heartbeat-url
+    std::chrono::milliseconds heartbeat_interval{std::chrono::minutes(5)};
     std::chrono::milliseconds reconcile_interval{std::chrono::minutes(5)};
     std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};
     std::chrono::milliseconds retry_min{std::chrono::seconds(1)};
