@@ -112,6 +112,9 @@ asio::awaitable<void> uploader::run() {
     while (!closing_) {
         auto job = take_next();
         if (!job) {
+            // Nothing to send: close the connection now rather than be woken when the server
+            // closes it, so an idle daemon has no wake-ups at all. Bursts still reuse it.
+            client_.disconnect();
             // Sleep until submit(), add_leftovers() or finish() cancels the timer.
             wake_.expires_at(steady_clock::time_point::max());
             auto [ec] = co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));

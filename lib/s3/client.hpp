@@ -103,6 +103,9 @@ public:
     /// Every object under the prefix, following continuation tokens.
     boost::asio::awaitable<result<std::vector<object_info>>> list_objects(std::string prefix, int page_size = 1000);
 
+    /// Closes the kept-alive connection (the next request opens a new one).
+    void disconnect() noexcept { conn_.close(); }
+
     [[nodiscard]] const endpoint& where() const noexcept { return ep_; }
     [[nodiscard]] std::uint64_t connects() const noexcept { return conn_.connects(); }
     /// How far our clock is from S3's, learned from a RequestTimeTooSkewed answer.

@@ -180,7 +180,7 @@ std::optional<int> child_process::wait(std::chrono::milliseconds timeout) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     // Let the drainer collect the last lines the child wrote before it exited.
-    for (int i = 0; i < 100 && !stderr_closed_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    for (int i = 0; i < 1000 && !stderr_closed_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     return status_;
 }
 
