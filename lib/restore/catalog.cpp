@@ -86,7 +86,10 @@ std::string format_json(const std::vector<backup_entry>& entries) {
         j["time"] = e.name ? nlohmann::json(format_time(*e.name)) : nlohmann::json(nullptr);
         j["sha256_suffix"] = e.name ? nlohmann::json(e.name->sha256_suffix) : nlohmann::json(nullptr);
         j["last_modified"] = e.object.last_modified;
-        j["etag"] = e.object.etag;
+        // ListObjectsV2 gives the ETag in its HTTP form, quotes included; scripts want the bare value.
+        std::string_view etag = e.object.etag;
+        if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+        j["etag"] = etag;
         out.push_back(std::move(j));
     }
     return out.dump() + "\n";

@@ -39,8 +39,8 @@ std::string format_time(const naming::parsed_name& name);
 std::string format_table(const std::vector<backup_entry>& entries);
 
 /// `list --json`: a JSON array, one object per entry, in catalog order:
-/// {"key","size","time","sha256_suffix","last_modified","etag"}; time and sha256_suffix are null for a
-/// key that is not a backup. Ends with a newline.
+/// {"key","size","time","sha256_suffix","last_modified","etag"} (etag without its quotes); time and
+/// sha256_suffix are null for a key that is not a backup. Ends with a newline.
 std::string format_json(const std::vector<backup_entry>& entries);
 
 }  // namespace scb::restore

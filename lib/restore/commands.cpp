@@ -192,7 +192,7 @@ asio::awaitable<int> verify(s3::client& client, command_options opts, std::ostre
     const std::string when = format_time(*newest_entry->name);
     // The suffix decides most cases without a download; equal suffixes still need the full hash.
     if (!local_sha.ends_with(newest_entry->name->sha256_suffix)) {
-        *out << "OUT OF SYNC: the newest backup " << where(opts, key) << " (" << when << ", sha256 …"
+        *out << "OUT OF SYNC: the newest backup " << where(opts, key) << " (" << when << ", sha256 ..."
              << newest_entry->name->sha256_suffix << ") is not " << file << " (sha256 " << local_sha << ")\n"
              << std::flush;
         co_return exit_code::out_of_sync;
