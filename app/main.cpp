@@ -8,6 +8,7 @@
 #include "health/probe.hpp"
 #include "heartbeat/pinger.hpp"
 #include "notify/sd_notify.hpp"
+#include "restore/commands.hpp"
 #include "logging/logger.hpp"
 #include "s3/client.hpp"
 #include "s3/credentials.hpp"
@@ -132,6 +133,8 @@ int main(int argc, char* argv[]) {
             std::cout << r.text << "\n";
             return r.healthy ? exit_code::ok : 1;
         }
+        // list / restore / verify: S3 only, no spool, no daemon (lib/restore).
+        if (config::is_restore_command(parsed.values.cmd)) return restore::run(parsed.values);
         return run_service(parsed.values);
     } catch (const std::exception& e) {
         return fail(exit_code::internal, std::string("internal error: ") + e.what());

@@ -14,6 +14,13 @@ inline constexpr int internal = 70;     // EX_SOFTWARE: a bug; the log line says
 inline constexpr int os_error = 71;     // EX_OSERR: inotify failed (watch limits)
 inline constexpr int no_permission = 77;  // EX_NOPERM: `once`: S3 refused the credentials or the access
 
+// `list`, `restore`, `verify` (lib/restore). S3 failures map as for `once` (for_s3_error); also:
+inline constexpr int out_of_sync = 1;       // `verify`: S3's newest backup is not the local file, or there is none
+inline constexpr int corrupt_object = 65;   // EX_DATAERR: `restore`: the object fails its checksums; nothing written
+inline constexpr int no_backup = 66;        // EX_NOINPUT: `restore`: no backup under the prefix / no such key;
+                                            //   `verify`: the local file is missing
+inline constexpr int cannot_write = 73;     // EX_CANTCREAT: `restore`: --output exists (no --force) or cannot be written
+
 /// The exit code for an S3 failure that ends `once`.
 inline int for_s3_error(s3::errc code) noexcept {
     switch (code) {

@@ -195,10 +195,18 @@ s3::env_lookup layered_env(s3::env_lookup env, std::map<std::string, std::string
 std::string help_text() {
     std::ostringstream os;
     os << "scb-backup " SCB_VERSION " - keeps lnd's channel.backup in S3\n\n"
-          "Usage: scb-backup [run|once] [--flag value]...\n"
+          "Usage: scb-backup [run|once|healthcheck|list|restore|verify] [--flag value]...\n"
           "  run   (default) watch the file and upload every new version until SIGTERM\n"
           "  once  upload the current file, wait until S3 has it, exit\n"
-          "  healthcheck  GET /healthz of a running daemon (SCB_LISTEN); exit 0 when healthy, else 1\n\n"
+          "  healthcheck  GET /healthz of a running daemon (SCB_LISTEN); exit 0 when healthy, else 1\n"
+          "  list     the backups under the prefix, newest first: key, size, time, SHA-256 suffix\n"
+          "           [--json] one JSON array instead of the table\n"
+          "  restore  --output PATH [--key KEY] [--force]: download the newest backup (or KEY), check\n"
+          "           its SHA-256 against the key and S3's checksum, write PATH (0600) atomically;\n"
+          "           --force replaces an existing PATH. Exit 65 if the object is corrupt (nothing written)\n"
+          "  verify   compare MONITOR_FILE_PATH with the newest backup in S3 by SHA-256;\n"
+          "           exit 0 in sync, 1 when S3 is behind (differs, or holds no backup)\n"
+          "  (list, restore and verify need the bucket, endpoint and credentials, never the spool)\n\n"
           "Settings (flag, environment variable, default). Flags win over variables, variables over --env-file:\n";
     for (const auto& o : specs()) {
         os << "  --" << std::left << std::setw(20) << o.flag << o.help << "\n"
@@ -216,6 +224,8 @@ std::string help_text() {
 parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env) {
     po::options_description desc;
     desc.add_options()("help,h", "")("version", "")("env-file", po::value<std::string>());
+    // list / restore / verify (lib/restore)
+    desc.add_options()("key", po::value<std::string>())("output", po::value<std::string>())("force", "")("json", "");
     for (const auto& o : specs()) desc.add_options()(o.flag, po::value<std::string>());
     po::options_description hidden;
     hidden.add_options()("command", po::value<std::string>());
@@ -248,7 +258,24 @@ parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env
         if (cmd == "run") s.cmd = command::run;
         else if (cmd == "once") s.cmd = command::once;
         else if (cmd == "healthcheck") s.cmd = command::healthcheck;
-        else throw usage_error("unknown command '" + cmd + "': use run, once or healthcheck (see --help)");
+        else if (cmd == "list") s.cmd = command::list;
+        else if (cmd == "restore") s.cmd = command::restore;
+        else if (cmd == "verify") s.cmd = command::verify;
+        else throw usage_error("unknown command '" + cmd +
+                               "': use run, once, healthcheck, list, restore or verify (see --help)");
+    }
+    // list / restore / verify flags: each only with its command, so a typo'd command is not silently ignored.
+    if (vm.count("key")) s.restore_key = vm["key"].as<std::string>();
+    if (vm.count("output")) s.output = vm["output"].as<std::string>();
+    s.force = vm.count("force") > 0;
+    s.json = vm.count("json") > 0;
+    if (s.cmd != command::restore && (vm.count("key") || vm.count("output") || s.force))
+        throw usage_error("--key, --output and --force belong to the restore command (see --help)");
+    if (s.cmd != command::list && s.json) throw usage_error("--json belongs to the list command (see --help)");
+    if (s.cmd == command::restore) {
+        if (s.output.empty()) throw usage_error("restore needs --output PATH (where to write the backup)");
+        if (!s.output.has_filename()) throw usage_error("restore --output must name a file, not a folder");
+        if (vm.count("key") && s.restore_key.empty()) throw usage_error("restore --key is empty");
     }
 
     std::map<std::string, std::string> file_vars;

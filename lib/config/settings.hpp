@@ -16,7 +16,12 @@
 
 namespace scb::config {
 
-enum class command { run, once, healthcheck };
+enum class command { run, once, healthcheck, list, restore, verify };
+
+/// `list`, `restore` and `verify` (lib/restore): talk to S3 only; they never open the spool.
+inline bool is_restore_command(command c) noexcept {
+    return c == command::list || c == command::restore || c == command::verify;
+}
 
 struct settings {
     command cmd = command::run;
@@ -42,6 +47,12 @@ struct settings {
     std::chrono::seconds stale_after{std::chrono::minutes(5)};  // SCB_STALE_AFTER / --stale-after
     std::string env_file;
     std::map<std::string, std::string> env_file_vars;  // feeds the credential lookup, behind the real environment
+
+    // `list`, `restore`, `verify` only (flags without variables: they name one run's choices).
+    std::string restore_key;          // restore --key: this key instead of the newest backup
+    std::filesystem::path output;     // restore --output (required)
+    bool force = false;               // restore --force: replace an existing --output
+    bool json = false;                // list --json
 };
 
 /// The real environment first, then the env file's variables.

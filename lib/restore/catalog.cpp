@@ -1,0 +1,98 @@
+#include "restore/catalog.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <sstream>
+
+namespace scb::restore {
+
+std::optional<naming::parsed_name> parse_backup_key(std::string_view key, std::string_view prefix) {
+    if (!key.starts_with(prefix)) return std::nullopt;
+    const std::string_view rest = key.substr(prefix.size());
+    auto parsed = naming::parse_object_name(rest);
+    if (!parsed) return std::nullopt;
+    // parse_object_name() accepts anything before "channel-"; ours is exactly PREFIX + name, so the
+    // rest must be the very name object_name() makes (this rejects "node1/old/channel-…" under "node1/"
+    // and "node10/channel-…" under "node1", which belong to someone else).
+    if (naming::object_name(parsed->time, parsed->sha256_suffix) != rest) return std::nullopt;
+    return parsed;
+}
+
+std::vector<backup_entry> catalog(std::vector<s3::object_info> objects, std::string_view prefix) {
+    std::vector<backup_entry> out;
+    out.reserve(objects.size());
+    for (auto& o : objects) {
+        auto name = parse_backup_key(o.key, prefix);
+        out.push_back(backup_entry{std::move(o), std::move(name)});
+    }
+    std::sort(out.begin(), out.end(), [](const backup_entry& a, const backup_entry& b) {
+        if (a.is_backup() != b.is_backup()) return a.is_backup();
+        if (!a.is_backup()) return a.object.key < b.object.key;
+        if (a.name->time != b.name->time) return a.name->time > b.name->time;
+        return a.object.key > b.object.key;
+    });
+    return out;
+}
+
+const backup_entry* newest(const std::vector<backup_entry>& entries) noexcept {
+    if (entries.empty() || !entries.front().is_backup()) return nullptr;
+    return &entries.front();
+}
+
+std::string format_time(const naming::parsed_name& name) {
+    // object_name() already writes the time in a fixed layout: reuse it rather than format twice.
+    const std::string n = naming::object_name(name.time, name.sha256_suffix);  // channel-20261125T054233.123Z-…
+    const std::string_view t = std::string_view(n).substr(8, 20);            // 20261125T054233.123Z
+    std::string out;
+    out.reserve(24);
+    out.append(t.substr(0, 4)).append("-").append(t.substr(4, 2)).append("-").append(t.substr(6, 2));
+    out.append("T").append(t.substr(9, 2)).append(":").append(t.substr(11, 2)).append(":").append(t.substr(13, 6));
+    out.append("Z");
+    return out;
+}
+
+std::string format_table(const std::vector<backup_entry>& entries) {
+    struct row {
+        std::string key, size, time, sha;
+    };
+    std::vector<row> rows;
+    rows.push_back({"KEY", "SIZE", "TIME (UTC)", "SHA256"});
+    for (const auto& e : entries)
+        rows.push_back({e.object.key, std::to_string(e.object.size), e.name ? format_time(*e.name) : "-",
+                        e.name ? e.name->sha256_suffix : "-"});
+    std::size_t wk = 0, ws = 0, wt = 0;
+    for (const auto& r : rows) {
+        wk = std::max(wk, r.key.size());
+        ws = std::max(ws, r.size.size());
+        wt = std::max(wt, r.time.size());
+    }
+    std::string out;
+    for (const auto& r : rows) {
+        out += r.key + std::string(wk - r.key.size() + 2, ' ');
+        out += std::string(ws - r.size.size(), ' ') + r.size + "  ";
+        out += r.time + std::string(wt - r.time.size() + 2, ' ');
+        out += r.sha + "\n";
+    }
+    return out;
+}
+
+std::string format_json(const std::vector<backup_entry>& entries) {
+    auto out = nlohmann::json::array();
+    for (const auto& e : entries) {
+        nlohmann::json j;
+        j["key"] = e.object.key;
+        j["size"] = e.object.size;
+        j["time"] = e.name ? nlohmann::json(format_time(*e.name)) : nlohmann::json(nullptr);
+        j["sha256_suffix"] = e.name ? nlohmann::json(e.name->sha256_suffix) : nlohmann::json(nullptr);
+        j["last_modified"] = e.object.last_modified;
+        // ListObjectsV2 gives the ETag in its HTTP form, quotes included; scripts want the bare value.
+        std::string_view etag = e.object.etag;
+        if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') etag = etag.substr(1, etag.size() - 2);
+        j["etag"] = etag;
+        out.push_back(std::move(j));
+    }
+    return out.dump() + "\n";
+}
+
+}  // namespace scb::restore
