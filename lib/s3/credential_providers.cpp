@@ -150,6 +150,12 @@ error status_error(unsigned status, const std::string& what, const std::string& 
     return fetch_error(code, status, what + " answered HTTP " + std::to_string(status) + hint, source);
 }
 
+bool is_role_name(const std::string& role) {
+    return std::all_of(role.begin(), role.end(), [](unsigned char c) {
+        return std::isalnum(c) || std::string_view("+=,.@_-").find(static_cast<char>(c)) != std::string_view::npos;
+    });
+}
+
 http_request metadata_request(http::verb method, const metadata_url& where, const std::string& target) {
     http_request req{method, target, 11};
     req.set(http::field::host, where.host_header);
@@ -339,7 +345,8 @@ asio::awaitable<result<expiring_credentials>> imds_fetcher::fetch() {
             }
             const unsigned status = ex.response.result_int();
             if (status != 200)
-                co_return r_t{{}, status_error(status, "the IMDSv2 token request", status == 403 ? " - IMDS is disabled for this instance" : "", source)};
+                co_return r_t{{}, status_error(status, "the IMDSv2 token request",
+                                               status == 403 ? " - IMDS is disabled for this instance" : "", source)};
             token_ = secret(trim(ex.response.body()));
             token_expiry_ = std::chrono::steady_clock::now() + std::chrono::seconds(imds_token_ttl_seconds - 60);
             if (token_.empty()) co_return r_t{{}, fetch_error(errc::no_credentials, 200, "the IMDSv2 token is empty", source)};
@@ -365,7 +372,7 @@ asio::awaitable<result<expiring_credentials>> imds_fetcher::fetch() {
         if (role.empty())
             co_return r_t{{}, fetch_error(errc::no_credentials, 200, "no IAM role is attached to this instance", source)};
         // IAM role names are [A-Za-z0-9+=,.@_-]: anything else is not a role name (and must not reach a path).
-        if (!std::all_of(role.begin(), role.end(), [](unsigned char c) { return std::isalnum(c) || std::string_view("+=,.@_-").find(static_cast<char>(c)) != std::string_view::npos; }))
+        if (!is_role_name(role))
             co_return r_t{{}, fetch_error(errc::no_credentials, 200, "the role list does not hold an IAM role name", source)};
 
         auto get = metadata_request(http::verb::get, where_, base + role);
