@@ -11,6 +11,7 @@
 #include "restore/commands.hpp"
 #include "logging/logger.hpp"
 #include "s3/client.hpp"
+#include "s3/credential_providers.hpp"
 #include "s3/credentials.hpp"
 #include "spool/spool.hpp"
 
@@ -32,11 +33,18 @@ int fail(int code, const std::string& line) {
 }
 
 int run_service(const config::settings& s) {
-    s3::resolved_credentials creds;
+    boost::asio::io_context ioc(1);
+    // Credentials: environment, shared file, container endpoint, then EC2 instance metadata (the
+    // last never with a custom endpoint: probing it off AWS costs seconds). No network I/O here.
+    s3::credentials_chain creds;
     try {
-        creds = s3::load_static_credentials(config::layered_env(s3::process_environment(), s.env_file_vars),
-                                            s.credentials);
-    } catch (const s3::credentials_error& e) {
+        s3::chain_options chain;
+        chain.files = s.credentials;
+        chain.custom_endpoint = !s.endpoint.url.empty();
+        chain.metadata.ca_bundle = s.ca_bundle;
+        creds = s3::make_credentials_chain(ioc.get_executor(),
+                                           config::layered_env(s3::process_environment(), s.env_file_vars), chain);
+    } catch (const std::exception& e) {  // credentials_error, or no TLS context for an https FULL_URI
         return fail(exit_code::usage, e.what());
     }
     std::optional<spool::spool> store;
@@ -46,7 +54,6 @@ int run_service(const config::settings& s) {
         return fail(exit_code::usage, std::string(e.what()) + " (BACKUP_DIRECTORY / --spool-dir)");
     }
 
-    boost::asio::io_context ioc(1);
     const auto endpoint = s3::resolve_endpoint(s.endpoint, s.bucket);
     s3::client_options client_opts;
     client_opts.io = s.io;
@@ -54,7 +61,7 @@ int run_service(const config::settings& s) {
     client_opts.max_object_size = s.max_size;
     std::optional<s3::client> client;
     try {
-        client.emplace(ioc.get_executor(), endpoint, std::make_shared<s3::static_credentials>(creds.creds), client_opts);
+        client.emplace(ioc.get_executor(), endpoint, creds.provider, client_opts);
     } catch (const std::exception& e) {
         return fail(exit_code::usage, e.what());
     }

@@ -43,7 +43,11 @@ std::optional<sigv4::credentials> parse_shared_credentials(const std::string& te
     return c;
 }
 
-resolved_credentials load_static_credentials(const env_lookup& env, const credentials_options& opts) {
+namespace {
+
+/// Both public loaders: `required` throws where find_static_credentials returns nullopt.
+std::optional<resolved_credentials> static_credentials_from(const env_lookup& env, const credentials_options& opts,
+                                                            bool required) {
     auto id = env("AWS_ACCESS_KEY_ID");
     auto key = env("AWS_SECRET_ACCESS_KEY");
     if (id && key) {
@@ -59,7 +63,9 @@ resolved_credentials load_static_credentials(const env_lookup& env, const creden
                                 " is not set but " + (id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY") +
                                 " is: set both, or neither to use the shared credentials file");
 
-    std::string profile = !opts.profile.empty() ? opts.profile : env("AWS_PROFILE").value_or("default");
+    const auto env_profile = env("AWS_PROFILE");
+    const bool named_profile = !opts.profile.empty() || env_profile;
+    std::string profile = !opts.profile.empty() ? opts.profile : env_profile.value_or("default");
     std::string file = opts.credentials_file;
     bool named = !file.empty();
     if (!named) {
@@ -73,14 +79,30 @@ resolved_credentials load_static_credentials(const env_lookup& env, const creden
     std::ifstream in(file);
     if (file.empty() || !in) {
         if (named) throw credentials_error("shared credentials file " + file + " cannot be read (AWS_SHARED_CREDENTIALS_FILE / --credentials-file)");
+        if (!required) return std::nullopt;
         throw credentials_error("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or put a [" +
                                 profile + "] profile in " + (file.empty() ? "~/.aws/credentials" : file));
     }
     std::stringstream text;
     text << in.rdbuf();
     auto creds = parse_shared_credentials(text.str(), profile, file);
-    if (!creds) throw credentials_error("profile [" + profile + "] not found in " + file + " (AWS_PROFILE / --profile)");
-    return {std::move(*creds), "shared credentials file " + file + " [" + profile + "]"};
+    if (!creds) {
+        // A default profile that is not there lets later sources (container, instance metadata) apply;
+        // a profile somebody asked for by name must exist.
+        if (!required && !named_profile) return std::nullopt;
+        throw credentials_error("profile [" + profile + "] not found in " + file + " (AWS_PROFILE / --profile)");
+    }
+    return resolved_credentials{std::move(*creds), "shared credentials file " + file + " [" + profile + "]"};
+}
+
+}  // namespace
+
+resolved_credentials load_static_credentials(const env_lookup& env, const credentials_options& opts) {
+    return *static_credentials_from(env, opts, true);
+}
+
+std::optional<resolved_credentials> find_static_credentials(const env_lookup& env, const credentials_options& opts) {
+    return static_credentials_from(env, opts, false);
 }
 
 }  // namespace scb::s3

@@ -32,6 +32,11 @@ struct credentials_options {
 /// in the shared credentials file. Throws credentials_error when neither gives a key pair.
 resolved_credentials load_static_credentials(const env_lookup& env, const credentials_options& opts = {});
 
+/// The same, for a chain with later sources: nullopt (instead of an error) when no key variable is
+/// set and the shared credentials file or its default profile is absent. A file or profile named
+/// explicitly (AWS_SHARED_CREDENTIALS_FILE, AWS_PROFILE, the flags) must still exist.
+std::optional<resolved_credentials> find_static_credentials(const env_lookup& env, const credentials_options& opts = {});
+
 /// Reads one profile from the text of an INI credentials file. nullopt when the profile is absent;
 /// throws credentials_error (naming `file_name`) when the text is malformed or the profile lacks a key.
 std::optional<sigv4::credentials> parse_shared_credentials(const std::string& text, const std::string& profile,

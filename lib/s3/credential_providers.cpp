@@ -1,0 +1,493 @@
+#include "s3/credential_providers.hpp"
+
+#include "logging/logger.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace scb::s3 {
+
+namespace asio = boost::asio;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+constexpr std::size_t metadata_body_limit = 64 * 1024;
+// IMDSv2 session tokens live at most 6 hours; we ask for that and renew a minute early.
+constexpr int imds_token_ttl_seconds = 21600;
+// Credentials are no longer handed to a request this close to Expiration: the request may be
+// signed now but reach S3 a little later.
+constexpr std::chrono::seconds in_flight_margin{15};
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+std::string trim(std::string_view s) {
+    const auto* ws = " \t\r\n";
+    auto b = s.find_first_not_of(ws);
+    if (b == std::string_view::npos) return {};
+    auto e = s.find_last_not_of(ws);
+    return std::string(s.substr(b, e - b + 1));
+}
+
+/// Parses an http(s) URL; `what` names the variable in the error (the URL itself holds no secret).
+metadata_url parse_url(const std::string& text, const std::string& what) {
+    auto parsed = boost::urls::parse_absolute_uri(text);
+    if (!parsed) throw credentials_error(what + " '" + text + "' is not an absolute http(s) URL");
+    const auto& u = *parsed;
+    metadata_url out;
+    if (iequals(u.scheme(), "https"))
+        out.tls = true;
+    else if (!iequals(u.scheme(), "http"))
+        throw credentials_error(what + " '" + text + "' must be an http or https URL");
+    if (u.encoded_host().empty()) throw credentials_error(what + " '" + text + "' has no host");
+    if (u.has_userinfo()) throw credentials_error(what + " must not hold a user name or password");
+    std::string host(u.encoded_host_address());
+    const bool ipv6 = u.host_type() == boost::urls::host_type::ipv6;
+    if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
+    out.host = host;
+    out.port = u.has_port() ? std::string(u.port()) : (out.tls ? "443" : "80");
+    out.host_header = ipv6 ? "[" + host + "]" : host;
+    if (u.has_port()) out.host_header += ":" + out.port;
+    out.target = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
+    if (u.has_query()) out.target += "?" + std::string(u.encoded_query());
+    return out;
+}
+
+/// Whether plain HTTP to this host is allowed for a FULL_URI, as the SDKs decide it: loopback,
+/// or the ECS agent and EKS Pod Identity agent link-local addresses.
+bool allowed_plain_http_host(const std::string& host) {
+    if (iequals(host, "localhost")) return true;
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) return false;
+    if (addr.is_loopback()) return true;
+    if (addr.is_v4()) {
+        const auto v4 = addr.to_v4().to_uint();
+        return (v4 >> 24) == 127 || addr.to_string() == "169.254.170.2" || addr.to_string() == "169.254.170.23";
+    }
+    const auto v6 = addr.to_v6();
+    if (v6.is_v4_mapped()) return (v6.to_bytes()[12] == 127);
+    return v6 == asio::ip::make_address_v6("fd00:ec2::23");
+}
+
+/// One required string field of a credentials answer.
+std::string required_field(const nlohmann::json& j, const char* name) {
+    auto it = j.find(name);
+    if (it == j.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
+        throw credentials_error(std::string("the answer has no ") + name);
+    return it->get<std::string>();
+}
+
+std::optional<std::string> optional_field(const nlohmann::json& j, const char* name) {
+    auto it = j.find(name);
+    if (it == j.end() || it->is_null()) return std::nullopt;
+    if (!it->is_string()) throw credentials_error(std::string("the answer's ") + name + " is not a string");
+    return it->get<std::string>();
+}
+
+nlohmann::json parse_object(std::string_view json) {
+    auto j = nlohmann::json::parse(json, nullptr, false);
+    // Never quote the body: it is full of secrets.
+    if (j.is_discarded() || !j.is_object()) throw credentials_error("the answer is not a JSON object");
+    return j;
+}
+
+expiring_credentials credentials_from(const nlohmann::json& j, bool token_required, bool expiration_required) {
+    expiring_credentials out;
+    out.creds.access_key_id = required_field(j, "AccessKeyId");
+    out.creds.secret_access_key = secret(required_field(j, "SecretAccessKey"));
+    auto token = token_required ? std::optional(required_field(j, "Token")) : optional_field(j, "Token");
+    if (token) out.creds.session_token = secret(std::move(*token));
+    auto exp = expiration_required ? std::optional(required_field(j, "Expiration")) : optional_field(j, "Expiration");
+    if (exp) {
+        out.expiration = parse_iso8601(*exp);
+        // A timestamp is no secret: quoting it helps whoever runs the endpoint.
+        if (!out.expiration) throw credentials_error("the answer's Expiration '" + exp->substr(0, 40) + "' is not ISO 8601");
+    }
+    return out;
+}
+
+std::string iso8601(wall_clock::time_point t) {
+    const auto secs = std::chrono::floor<std::chrono::seconds>(t);
+    const auto day = std::chrono::floor<std::chrono::days>(secs);
+    const std::chrono::year_month_day ymd{day};
+    const std::chrono::hh_mm_ss hms{secs - day};
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                  static_cast<int>(hms.seconds().count()));
+    return buf;
+}
+
+error fetch_error(errc code, unsigned status, std::string message, const std::string& source) {
+    error e;
+    e.code = code;
+    e.http_status = status;
+    e.message = std::move(message);
+    e.operation = "credentials from " + source;
+    return e;
+}
+
+/// A metadata server's non-200 answer as our error: 5xx may pass (retryable), the rest needs the operator.
+error status_error(unsigned status, const std::string& what, const std::string& hint, const std::string& source) {
+    const errc code = status >= 500 || status == 429 ? errc::server_error : errc::no_credentials;
+    return fetch_error(code, status, what + " answered HTTP " + std::to_string(status) + hint, source);
+}
+
+bool is_role_name(const std::string& role) {
+    return std::all_of(role.begin(), role.end(), [](unsigned char c) {
+        return std::isalnum(c) || std::string_view("+=,.@_-").find(static_cast<char>(c)) != std::string_view::npos;
+    });
+}
+
+http_request metadata_request(http::verb method, const metadata_url& where, const std::string& target) {
+    http_request req{method, target, 11};
+    req.set(http::field::host, where.host_header);
+    req.set(http::field::user_agent, "scb-backup/" SCB_VERSION);
+    req.set(http::field::accept, "application/json, text/plain");
+    if (method == http::verb::put) req.prepare_payload();  // Content-Length: 0
+    return req;
+}
+
+/// One request with one retry on a transport failure or a 5xx: short, so a host without a
+/// metadata service loses little time.
+asio::awaitable<exchange_result> send_with_retry(connection& conn, http_request& req, int attempts) {
+    exchange_result r;
+    for (int i = 0; i < std::max(attempts, 1); ++i) {
+        r = co_await conn.send(req, metadata_body_limit);
+        const bool again = r.err ? is_retryable(r.err.code) : r.response.result_int() >= 500;
+        if (!again) break;
+    }
+    co_return r;
+}
+
+}  // namespace
+
+std::optional<wall_clock::time_point> parse_iso8601(std::string_view t) {
+    std::size_t pos = 0;
+    auto number = [&](std::size_t n, int& out) {
+        if (pos + n > t.size()) return false;
+        out = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const char c = t[pos + i];
+            if (c < '0' || c > '9') return false;
+            out = out * 10 + (c - '0');
+        }
+        pos += n;
+        return true;
+    };
+    auto literal = [&](char c) {
+        if (pos >= t.size() || std::toupper(static_cast<unsigned char>(t[pos])) != c) return false;
+        ++pos;
+        return true;
+    };
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+    if (!(number(4, y) && literal('-') && number(2, mo) && literal('-') && number(2, d) && literal('T') &&
+          number(2, h) && literal(':') && number(2, mi) && literal(':') && number(2, s)))
+        return std::nullopt;
+    if (pos < t.size() && t[pos] == '.') {  // fractional seconds: dropped (credentials care about seconds)
+        const auto start = ++pos;
+        while (pos < t.size() && t[pos] >= '0' && t[pos] <= '9') ++pos;
+        if (pos == start) return std::nullopt;
+    }
+    int offset_minutes = 0;
+    if (literal('Z')) {
+    } else if (pos < t.size() && (t[pos] == '+' || t[pos] == '-')) {
+        const int sign = t[pos++] == '-' ? -1 : 1;
+        int oh = 0, om = 0;
+        if (!number(2, oh)) return std::nullopt;
+        if (pos < t.size() && t[pos] == ':') ++pos;
+        if (!number(2, om) || oh > 23 || om > 59) return std::nullopt;
+        offset_minutes = sign * (oh * 60 + om);
+    } else {
+        return std::nullopt;  // no zone: local time is meaningless on a server
+    }
+    if (pos != t.size()) return std::nullopt;
+    const std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(static_cast<unsigned>(mo)),
+                                          std::chrono::day(static_cast<unsigned>(d))};
+    if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
+    return std::chrono::sys_days(ymd) + std::chrono::hours(h) + std::chrono::minutes(mi) +
+           std::chrono::seconds(std::min(s, 59)) - std::chrono::minutes(offset_minutes);
+}
+
+expiring_credentials parse_container_credentials(std::string_view json) {
+    return credentials_from(parse_object(json), false, false);
+}
+
+expiring_credentials parse_imds_credentials(std::string_view json) {
+    auto j = parse_object(json);
+    auto code = optional_field(j, "Code");
+    if (!code) throw credentials_error("the answer has no Code");
+    // IMDS' codes are fixed words ("Success", "AssumeRoleUnauthorizedAccess"): safe to show, but capped.
+    if (*code != "Success") throw credentials_error("the answer's Code is '" + code->substr(0, 64) + "', not Success");
+    return credentials_from(j, true, true);
+}
+
+std::string metadata_url::origin() const { return (tls ? "https://" : "http://") + host_header; }
+
+std::optional<metadata_url> container_endpoint(const env_lookup& env) {
+    if (auto rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")) {
+        // The SDKs simply append the relative URI to the ECS agent's address.
+        std::string path = *rel;
+        if (path.front() != '/') path.insert(path.begin(), '/');
+        return parse_url("http://169.254.170.2" + path, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    }
+    auto full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    if (!full) return std::nullopt;
+    auto url = parse_url(*full, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    if (!url.tls && !allowed_plain_http_host(url.host))
+        throw credentials_error("AWS_CONTAINER_CREDENTIALS_FULL_URI '" + *full +
+                                "' must use https, or http to a loopback address or the ECS/EKS agent "
+                                "(169.254.170.2, 169.254.170.23, [fd00:ec2::23])");
+    return url;
+}
+
+metadata_url imds_endpoint(const env_lookup& env) {
+    auto text = env("AWS_EC2_METADATA_SERVICE_ENDPOINT").value_or("http://169.254.169.254");
+    auto url = parse_url(text, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    url.target.clear();  // the endpoint is a base: our paths replace it
+    return url;
+}
+
+// --- container endpoint ---------------------------------------------------------------------
+
+container_fetcher::container_fetcher(asio::any_io_executor ex, metadata_url where, env_lookup env,
+                                     metadata_options opts)
+    : ex_(std::move(ex)), where_(std::move(where)), env_(std::move(env)), opts_(std::move(opts)) {
+    if (where_.tls) (void)make_tls_context(opts_.ca_bundle);  // fail at start, not at the first upload
+}
+
+std::string container_fetcher::describe() const { return "container credentials endpoint " + where_.origin(); }
+
+asio::awaitable<result<expiring_credentials>> container_fetcher::fetch() {
+    const auto source = describe();
+    using r_t = result<expiring_credentials>;
+    // The token file wins over the variable (EKS Pod Identity rotates the file): read it every time.
+    std::optional<std::string> token;
+    if (auto file = env_("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")) {
+        std::ifstream in(*file);
+        std::stringstream text;
+        if (in) text << in.rdbuf();
+        if (!in) co_return r_t{{}, fetch_error(errc::no_credentials, 0, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " + *file, source)};
+        token = trim(text.str());
+    } else {
+        token = env_("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    }
+    if (token && token->find_first_of("\r\n") != std::string::npos)
+        co_return r_t{{}, fetch_error(errc::no_credentials, 0, "the authorization token holds a line break", source)};
+
+    std::shared_ptr<asio::ssl::context> tls;
+    if (where_.tls) tls = make_tls_context(opts_.ca_bundle);
+    connection conn(ex_, where_.host, where_.port, tls, opts_.io);
+    auto req = metadata_request(http::verb::get, where_, where_.target);
+    if (token && !token->empty()) req.set(http::field::authorization, *token);
+    auto ex = co_await send_with_retry(conn, req, opts_.attempts);
+    conn.close();
+    if (ex.err) {
+        ex.err.operation = "credentials from " + source;
+        co_return r_t{{}, std::move(ex.err)};
+    }
+    const unsigned status = ex.response.result_int();
+    if (status != 200) {
+        const std::string hint = status == 401 || status == 403
+                                     ? " - check AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE)"
+                                     : "";
+        co_return r_t{{}, status_error(status, "the endpoint", hint, source)};
+    }
+    try {
+        co_return r_t{parse_container_credentials(ex.response.body()), {}};
+    } catch (const credentials_error& e) {
+        co_return r_t{{}, fetch_error(errc::no_credentials, 200, e.what(), source)};
+    }
+}
+
+// --- EC2 instance metadata (IMDSv2) -----------------------------------------------------------
+
+imds_fetcher::imds_fetcher(asio::any_io_executor ex, metadata_url where, metadata_options opts)
+    : ex_(std::move(ex)), where_(std::move(where)), opts_(std::move(opts)) {}
+
+std::string imds_fetcher::describe() const { return "EC2 instance metadata " + where_.origin(); }
+
+asio::awaitable<result<expiring_credentials>> imds_fetcher::fetch() {
+    const auto source = describe();
+    using r_t = result<expiring_credentials>;
+    std::shared_ptr<asio::ssl::context> tls;
+    if (where_.tls) tls = make_tls_context(opts_.ca_bundle);
+    connection conn(ex_, where_.host, where_.port, tls, opts_.io);
+    const std::string base = "/latest/meta-data/iam/security-credentials/";
+
+    // Two rounds: a 401 means our cached session token died (IMDS restarted): get a new one once.
+    for (int round = 0; round < 2; ++round) {
+        if (token_.empty() || std::chrono::steady_clock::now() >= token_expiry_) {
+            auto put = metadata_request(http::verb::put, where_, "/latest/api/token");
+            put.set("X-aws-ec2-metadata-token-ttl-seconds", std::to_string(imds_token_ttl_seconds));
+            auto ex = co_await send_with_retry(conn, put, opts_.attempts);
+            if (ex.err) {
+                ex.err.operation = "credentials from " + source;
+                ex.err.message = "getting an IMDSv2 token: " + ex.err.message;
+                co_return r_t{{}, std::move(ex.err)};
+            }
+            const unsigned status = ex.response.result_int();
+            if (status != 200)
+                co_return r_t{{}, status_error(status, "the IMDSv2 token request",
+                                               status == 403 ? " - IMDS is disabled for this instance" : "", source)};
+            token_ = secret(trim(ex.response.body()));
+            token_expiry_ = std::chrono::steady_clock::now() + std::chrono::seconds(imds_token_ttl_seconds - 60);
+            if (token_.empty()) co_return r_t{{}, fetch_error(errc::no_credentials, 200, "the IMDSv2 token is empty", source)};
+        }
+
+        auto list = metadata_request(http::verb::get, where_, base);
+        list.set("X-aws-ec2-metadata-token", token_.reveal());
+        auto ex = co_await send_with_retry(conn, list, opts_.attempts);
+        if (ex.err) {
+            ex.err.operation = "credentials from " + source;
+            co_return r_t{{}, std::move(ex.err)};
+        }
+        unsigned status = ex.response.result_int();
+        if (status == 401 && round == 0) {
+            token_ = secret();
+            continue;
+        }
+        if (status == 404)
+            co_return r_t{{}, fetch_error(errc::no_credentials, 404, "no IAM role is attached to this instance", source)};
+        if (status != 200) co_return r_t{{}, status_error(status, "the role list", "", source)};
+        // One role per instance profile: the first line.
+        std::string role = trim(ex.response.body().substr(0, ex.response.body().find('\n')));
+        if (role.empty())
+            co_return r_t{{}, fetch_error(errc::no_credentials, 200, "no IAM role is attached to this instance", source)};
+        // IAM role names are [A-Za-z0-9+=,.@_-]: anything else is not a role name (and must not reach a path).
+        if (!is_role_name(role))
+            co_return r_t{{}, fetch_error(errc::no_credentials, 200, "the role list does not hold an IAM role name", source)};
+
+        auto get = metadata_request(http::verb::get, where_, base + role);
+        get.set("X-aws-ec2-metadata-token", token_.reveal());
+        ex = co_await send_with_retry(conn, get, opts_.attempts);
+        conn.close();
+        if (ex.err) {
+            ex.err.operation = "credentials from " + source;
+            co_return r_t{{}, std::move(ex.err)};
+        }
+        status = ex.response.result_int();
+        if (status == 401 && round == 0) {
+            token_ = secret();
+            continue;
+        }
+        if (status != 200) co_return r_t{{}, status_error(status, "the credentials of role " + role, "", source)};
+        try {
+            co_return r_t{parse_imds_credentials(ex.response.body()), {}};
+        } catch (const credentials_error& e) {
+            co_return r_t{{}, fetch_error(errc::no_credentials, 200, "role " + role + ": " + e.what(), source)};
+        }
+    }
+    co_return r_t{{}, fetch_error(errc::no_credentials, 401, "IMDS refused a fresh IMDSv2 token (HTTP 401)", source)};
+}
+
+// --- refreshing -----------------------------------------------------------------------------
+
+refreshing_credentials::refreshing_credentials(asio::any_io_executor ex, std::unique_ptr<credentials_fetcher> fetcher,
+                                               refresh_options opts)
+    : fetcher_(std::move(fetcher)), opts_(std::move(opts)), fetch_done_(ex, asio::steady_timer::time_point::max()) {}
+
+bool refreshing_credentials::usable(wall_clock::time_point now) const {
+    return cached_ && (!cached_->expiration || now + in_flight_margin < *cached_->expiration);
+}
+
+bool refreshing_credentials::wants_refresh(wall_clock::time_point now) const {
+    if (!usable(now)) return true;
+    if (!cached_->expiration) return false;
+    return now >= *cached_->expiration - opts_.refresh_before && now - last_attempt_ >= opts_.min_interval;
+}
+
+asio::awaitable<void> refreshing_credentials::refresh() {
+    fetching_ = true;
+    ++fetches_;
+    last_attempt_ = opts_.now();
+    result<expiring_credentials> r;
+    try {
+        auto op = fetcher_->fetch();
+        r = co_await std::move(op);
+    } catch (const std::exception& e) {
+        // Our fetchers return their errors; an exception (a TLS context that cannot be made) is rare.
+        r.err = error{errc::no_credentials, 0, {}, e.what(), {}, "credentials from " + fetcher_->describe()};
+    }
+    const auto now = opts_.now();
+    if (r && r.value.expiration && *r.value.expiration <= now + in_flight_margin)
+        r.err = error{errc::no_credentials, 0, {}, "the credentials expire at " + iso8601(*r.value.expiration) +
+                      ", already past (is the clock right?)", {}, "credentials from " + fetcher_->describe()};
+    if (r) {
+        cached_ = std::move(r.value);
+        last_error_ = {};
+        logging::info("credentials from ", fetcher_->describe(), ": key ", cached_->creds.access_key_id,
+                      cached_->expiration ? ", valid until " + iso8601(*cached_->expiration) : std::string(", no expiry"));
+    } else {
+        last_error_ = r.err;
+        if (usable(now))
+            logging::warn("refreshing credentials failed, still using the current ones (valid until ",
+                          iso8601(*cached_->expiration), "): ", r.err.describe());
+    }
+    fetching_ = false;
+    fetch_done_.cancel();  // wake every current() that waited for this fetch
+}
+
+asio::awaitable<result<sigv4::credentials>> refreshing_credentials::current() {
+    if (wants_refresh(opts_.now())) {
+        if (fetching_) {
+            // Somebody else is fetching: wait for that fetch instead of starting another.
+            auto [ec] = co_await fetch_done_.async_wait(use_tuple);
+            (void)ec;  // operation_aborted is the wake-up itself
+        } else {
+            co_await refresh();
+        }
+    }
+    if (usable(opts_.now())) co_return result<sigv4::credentials>{cached_->creds, {}};
+    if (last_error_) co_return result<sigv4::credentials>{{}, last_error_};
+    error e{errc::no_credentials, 0, {}, cached_ ? "the credentials expired" : "no credentials fetched yet", {},
+            "credentials from " + fetcher_->describe()};
+    co_return result<sigv4::credentials>{{}, std::move(e)};
+}
+
+// --- the chain ------------------------------------------------------------------------------
+
+credentials_chain make_credentials_chain(asio::any_io_executor ex, const env_lookup& env, const chain_options& opts) {
+    if (auto s = find_static_credentials(env, opts.files))
+        return {std::make_shared<static_credentials>(std::move(s->creds)), std::move(s->source)};
+
+    if (auto where = container_endpoint(env)) {
+        auto fetcher = std::make_unique<container_fetcher>(ex, std::move(*where), env, opts.metadata);
+        auto source = fetcher->describe();
+        return {std::make_shared<refreshing_credentials>(ex, std::move(fetcher), opts.refresh), std::move(source)};
+    }
+
+    const std::string sources =
+        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile in the shared credentials file "
+        "(AWS_SHARED_CREDENTIALS_FILE / --credentials-file), or AWS_CONTAINER_CREDENTIALS_FULL_URI";
+    if (iequals(env("AWS_EC2_METADATA_DISABLED").value_or(""), "true"))
+        throw credentials_error("no credentials: " + sources + " (EC2 instance metadata is off: AWS_EC2_METADATA_DISABLED=true)");
+    // Probing 169.254.169.254 off AWS costs seconds at every start: with a custom endpoint
+    // (MinIO, Ceph, a LAN store) the operator has keys to give us, so say so instead.
+    if (opts.custom_endpoint)
+        throw credentials_error("no credentials: " + sources +
+                                " (EC2 instance metadata is not tried with a custom endpoint, AWS_ENDPOINT_URL_S3 / --endpoint)");
+
+    auto fetcher = std::make_unique<imds_fetcher>(ex, imds_endpoint(env), opts.metadata);
+    auto source = fetcher->describe();
+    return {std::make_shared<refreshing_credentials>(ex, std::move(fetcher), opts.refresh), std::move(source)};
+}
+
+}  // namespace scb::s3

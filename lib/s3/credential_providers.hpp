@@ -1,0 +1,174 @@
+#pragma once
+// Credentials that come from a server and expire: the ECS/EKS container credentials endpoint and
+// EC2 instance metadata (IMDSv2), kept fresh by refreshing_credentials; and the chain that picks a
+// source in the SDKs' order (environment, shared file, container endpoint, instance metadata).
+#include "s3/client.hpp"
+#include "s3/connection.hpp"
+#include "s3/credentials.hpp"
+#include "sigv4/signer.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace scb::s3 {
+
+using wall_clock = std::chrono::system_clock;
+
+/// Temporary credentials and when they stop working (nullopt: they do not expire).
+struct expiring_credentials {
+    sigv4::credentials creds;
+    std::optional<wall_clock::time_point> expiration;
+};
+
+/// "2024-05-01T12:34:56Z", with optional fractional seconds and a "+HH:MM"/"-HH:MM" offset instead
+/// of "Z". nullopt when the text is anything else.
+std::optional<wall_clock::time_point> parse_iso8601(std::string_view text);
+
+/// Parses the container endpoint's JSON answer: AccessKeyId and SecretAccessKey required, Token and
+/// Expiration optional (an answer without Expiration never expires, as in the Go SDK). Throws
+/// credentials_error naming the missing or bad field; the message never holds a value from the body.
+expiring_credentials parse_container_credentials(std::string_view json);
+
+/// Parses the answer of IMDS' .../security-credentials/<role>: Code must be "Success" and
+/// AccessKeyId, SecretAccessKey, Token and Expiration are all required. Throws credentials_error
+/// like parse_container_credentials.
+expiring_credentials parse_imds_credentials(std::string_view json);
+
+/// Where one HTTP(S) metadata request goes.
+struct metadata_url {
+    bool tls = false;
+    std::string host;  // without IPv6 brackets, to connect to
+    std::string port;
+    std::string host_header;
+    std::string target;  // path and query
+    [[nodiscard]] std::string origin() const;  // "http://host:port" for messages
+};
+
+/// The container endpoint from AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (appended to
+/// http://169.254.170.2) or AWS_CONTAINER_CREDENTIALS_FULL_URI, which must be https or name a
+/// loopback address or the ECS/EKS agent (169.254.170.2, 169.254.170.23, fd00:ec2::23).
+/// nullopt when neither variable is set; throws credentials_error for a URL the SDKs also refuse.
+std::optional<metadata_url> container_endpoint(const env_lookup& env);
+
+/// The instance metadata endpoint: AWS_EC2_METADATA_SERVICE_ENDPOINT or http://169.254.169.254.
+/// Throws credentials_error when the variable is not an http(s) URL.
+metadata_url imds_endpoint(const env_lookup& env);
+
+/// Fetches one set of credentials from a server; refreshing_credentials calls it when needed.
+class credentials_fetcher {
+public:
+    virtual ~credentials_fetcher() = default;
+    /// Errors are one line naming the source (never a response body): transport failures keep
+    /// their class (retryable), 5xx is server_error, anything else no_credentials.
+    virtual boost::asio::awaitable<result<expiring_credentials>> fetch() = 0;
+    /// "container credentials endpoint http://169.254.170.2" for log lines.
+    [[nodiscard]] virtual std::string describe() const = 0;
+};
+
+struct metadata_options {
+    timeouts io{std::chrono::seconds(1), std::chrono::seconds(2), std::chrono::seconds(4)};
+    int attempts = 2;  // each request: one attempt and one retry on a transport error or 5xx
+    std::string ca_bundle;  // for an https FULL_URI; empty: the system store
+};
+
+/// GETs the container endpoint with `Authorization` from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
+/// (read at every fetch: EKS rotates it) or AWS_CONTAINER_AUTHORIZATION_TOKEN.
+class container_fetcher final : public credentials_fetcher {
+public:
+    /// Throws std::runtime_error when the TLS context for an https endpoint cannot be set up.
+    container_fetcher(boost::asio::any_io_executor ex, metadata_url where, env_lookup env, metadata_options opts = {});
+    boost::asio::awaitable<result<expiring_credentials>> fetch() override;
+    [[nodiscard]] std::string describe() const override;
+
+private:
+    boost::asio::any_io_executor ex_;
+    metadata_url where_;
+    env_lookup env_;
+    metadata_options opts_;
+};
+
+/// IMDSv2: PUT /latest/api/token for a session token (kept for its 6 h life), then GET the role
+/// name and the role's credentials with the token. Never falls back to IMDSv1.
+class imds_fetcher final : public credentials_fetcher {
+public:
+    imds_fetcher(boost::asio::any_io_executor ex, metadata_url where, metadata_options opts = {});
+    boost::asio::awaitable<result<expiring_credentials>> fetch() override;
+    [[nodiscard]] std::string describe() const override;
+
+private:
+    boost::asio::any_io_executor ex_;
+    metadata_url where_;
+    metadata_options opts_;
+    scb::secret token_;
+    std::chrono::steady_clock::time_point token_expiry_{};
+};
+
+struct refresh_options {
+    /// Fetch new credentials this long before Expiration.
+    std::chrono::seconds refresh_before{std::chrono::minutes(5)};
+    /// Inside that window, and while the old credentials still work, fetch at most this often
+    /// (a server handing out short-lived credentials must not be asked before every request).
+    std::chrono::seconds min_interval{std::chrono::seconds(30)};
+    /// The wall clock; tests move it forward.
+    std::function<wall_clock::time_point()> now = [] { return wall_clock::now(); };
+};
+
+/// Caches a fetcher's credentials and fetches new ones when they come within `refresh_before` of
+/// their Expiration. A failed refresh while the old credentials are valid logs a warning and keeps
+/// them; once expired, the error is returned. Concurrent current() calls share one fetch.
+/// Use on one strand (the daemon's single-threaded io_context).
+class refreshing_credentials final : public credentials_provider {
+public:
+    refreshing_credentials(boost::asio::any_io_executor ex, std::unique_ptr<credentials_fetcher> fetcher,
+                           refresh_options opts = {});
+    boost::asio::awaitable<result<sigv4::credentials>> current() override;
+
+    /// How many fetches were started (tests).
+    [[nodiscard]] std::uint64_t fetches() const noexcept { return fetches_; }
+
+private:
+    [[nodiscard]] bool usable(wall_clock::time_point now) const;
+    [[nodiscard]] bool wants_refresh(wall_clock::time_point now) const;
+    boost::asio::awaitable<void> refresh();
+
+    std::unique_ptr<credentials_fetcher> fetcher_;
+    refresh_options opts_;
+    std::optional<expiring_credentials> cached_;
+    wall_clock::time_point last_attempt_{};
+    error last_error_;
+    bool fetching_ = false;
+    std::uint64_t fetches_ = 0;
+    // Waiters for the fetch in flight park here; cancel() wakes them (Asio's chat-server idiom).
+    boost::asio::steady_timer fetch_done_;
+};
+
+struct chain_options {
+    credentials_options files;     // --profile / --credentials-file
+    bool custom_endpoint = false;  // AWS_ENDPOINT_URL_S3 / --endpoint set: never probe EC2 metadata
+    metadata_options metadata;
+    refresh_options refresh;
+};
+
+struct credentials_chain {
+    std::shared_ptr<credentials_provider> provider;
+    std::string source;  // for the start-up line, e.g. "container credentials endpoint http://169.254.170.2"
+};
+
+/// The first source that applies, in the SDKs' order: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; the
+/// shared credentials file when it holds the profile; the container endpoint when its variable is
+/// set; EC2 instance metadata unless AWS_EC2_METADATA_DISABLED=true or a custom endpoint is set.
+/// Does no network I/O. Throws credentials_error (one line, no secret) when no source applies or
+/// a configured one is malformed.
+credentials_chain make_credentials_chain(boost::asio::any_io_executor ex, const env_lookup& env,
+                                         const chain_options& opts);
+
+}  // namespace scb::s3
