@@ -608,14 +608,17 @@ def plot(results, out, contenders):
     dat = os.path.join(out, "latency.dat")
     blocks = []
     with open(dat, "w") as f:
-        for c in contenders:
+        for index, c in enumerate(contenders):
             r = next((x for x in results["runs"] if x["contender"] == c and x["scenario"] == "steady"), None)
             lat = sorted(r.get("latencies_ms", [])) if r else []
             f.write(f"# {c}\n")
             for i, v in enumerate(lat):
                 f.write(f"{max(v, 1e-3)} {(i + 1) / len(lat)}\n")
             f.write("\n\n")
-            blocks.append(c)
+            if lat:
+                blocks.append((index, c))
+    if not blocks:
+        return None  # no steady scenario in this run: nothing to plot
     png = os.path.join(out, "latency.png")
     m = results["machine"]
     script = f"""
@@ -629,7 +632,7 @@ set grid
 set key bottom right
 set yrange [0:1.02]
 plot """ + ", ".join(f"'{dat}' index {i} using 1:2 with steps lw 2 title '{c}'"
-                     for i, c in enumerate(blocks)) + "\n"
+                     for i, c in blocks) + "\n"
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
     return png
 
@@ -699,7 +702,7 @@ def main():
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(md)
     png = plot(results, args.out, contenders)
-    if args.update_docs:
+    if args.update_docs and png:
         shutil.copy(png, os.path.join(REPO, "docs/performance-latency.png"))
     print(md)
 
