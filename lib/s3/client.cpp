@@ -94,7 +94,7 @@ asio::awaitable<result<http_response>> client::execute_once(const call& c) {
     sr.method = std::string(http::to_string(c.method));
     sr.path = c.path;
     sr.query = c.query;
-    sr.payload_hash = crypto::sha256_hex(c.body);
+    sr.payload_hash = c.payload_hash.empty() ? crypto::sha256_hex(c.body) : c.payload_hash;
     sr.headers.reserve(c.headers.size() + 4);
     sr.headers.push_back({"host", ep_.host_header});
     sr.headers.push_back({"x-amz-content-sha256", sr.payload_hash});
@@ -138,7 +138,8 @@ asio::awaitable<result<http_response>> client::execute(call c) {
 asio::awaitable<result<put_result>> client::put_object(std::string key, std::string_view body, put_options opts) {
     const auto sha = crypto::sha256(body);
     const auto md5 = crypto::md5(body);
-    call c{http::verb::put, ep_.object_path(key), {}, body, {}, "PUT " + key};
+    // One SHA-256 of the body serves x-amz-content-sha256, the checksum header and the check.
+    call c{http::verb::put, ep_.object_path(key), {}, body, {}, "PUT " + key, crypto::hex(sha)};
     c.headers.push_back({"content-type", opts.content_type});
     if (opts.checksum == checksum_mode::both || opts.checksum == checksum_mode::md5)
         c.headers.push_back({"content-md5", crypto::base64(md5)});

@@ -119,6 +119,7 @@ private:
         std::string_view body;
         std::vector<std::pair<std::string, std::string>> headers;
         std::string operation;  // for error messages
+        std::string payload_hash = {};  // hex SHA-256 of body when the caller has it already
     };
     boost::asio::awaitable<result<http_response>> execute(call c);
     boost::asio::awaitable<result<http_response>> execute_once(const call& c);
