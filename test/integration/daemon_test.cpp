@@ -78,7 +78,11 @@ TEST_CASE("Bursts of 200 swaps with no pause: the final content reaches S3 and m
     INFO("RSS after the first burst " << rss_before << " KiB, after the second " << rss_after << " KiB");
     // Newest-wins keeps at most two versions in memory; queuing the 200 versions of 16 KB would
     // add over 3 MiB. The margin absorbs the allocator's own noise.
+#ifdef SCB_SANITIZED
+    WARN("RSS not compared: AddressSanitizer's quarantine keeps freed memory resident (the Release run checks it)");
+#else
     CHECK(rss_after - rss_before < 1024);
+#endif
     // Never more uploads than versions, and superseded spool copies are gone once the newest is in S3.
     CHECK(f.objects().size() <= 401);
     CHECK(eventually([&] { return f.spool_files() == 0; }));

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
+#include <thread>
 
 namespace scb::test {
 
@@ -59,7 +60,16 @@ nlohmann::json s3_environment::control(const std::string& method, const std::str
 }
 
 nlohmann::json s3_environment::objects(const std::string& bucket_name) {
-    return control("GET", "/objects?bucket=" + (bucket_name.empty() ? bucket : bucket_name));
+    // s3rver answers 500 when it lists an object at the moment a PUT replaces it (a stable key
+    // rewritten by the daemon): ask again a few times before giving up.
+    for (int attempt = 1;; ++attempt) {
+        try {
+            return control("GET", "/objects?bucket=" + (bucket_name.empty() ? bucket : bucket_name));
+        } catch (const std::runtime_error&) {
+            if (attempt == 5) throw;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
 }
 
 std::vector<std::string> s3_environment::daemon_env(bool use_tls) const {
