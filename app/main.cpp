@@ -32,41 +32,71 @@ int fail(int code, const std::string& line) {
     return code;
 }
 
-int run_service(const config::settings& s) {
-    boost::asio::io_context ioc(1);
-    // Credentials: environment, shared file, container endpoint, then EC2 instance metadata (the
-    // last never with a custom endpoint: probing it off AWS costs seconds). No network I/O here.
-    s3::credentials_chain creds;
+/// The S3 client every command uses: the credential chain (environment, shared file, container
+/// endpoint, then EC2 instance metadata, the last never with a custom endpoint: probing it off AWS
+/// costs seconds), the endpoint and the TLS context. No network I/O yet. Logs one line and returns
+/// false for a bad setting.
+bool make_client(boost::asio::io_context& ioc, const config::settings& s, std::optional<s3::client>& client,
+                 std::string& credentials_source) {
     try {
         s3::chain_options chain;
         chain.files = s.credentials;
         chain.custom_endpoint = !s.endpoint.url.empty();
         chain.metadata.ca_bundle = s.ca_bundle;
-        creds = s3::make_credentials_chain(ioc.get_executor(),
-                                           config::layered_env(s3::process_environment(), s.env_file_vars), chain);
-    } catch (const std::exception& e) {  // credentials_error, or no TLS context for an https FULL_URI
-        return fail(exit_code::usage, e.what());
+        auto creds = s3::make_credentials_chain(ioc.get_executor(),
+                                                config::layered_env(s3::process_environment(), s.env_file_vars), chain);
+        s3::client_options client_opts;
+        client_opts.io = s.io;
+        client_opts.ca_bundle = s.ca_bundle;
+        client_opts.max_object_size = s.max_size;  // a restore reads any version the daemon accepted
+        client.emplace(ioc.get_executor(), s3::resolve_endpoint(s.endpoint, s.bucket), creds.provider, client_opts);
+        credentials_source = creds.source;
+        return true;
+    } catch (const std::exception& e) {  // credentials_error, a bad CA bundle, no TLS context
+        fail(exit_code::usage, e.what());
+        return false;
     }
+}
+
+/// Runs one command coroutine to its end; an escaping exception is a bug: exit 70 with one line.
+int run_to_exit_code(boost::asio::io_context& ioc, boost::asio::awaitable<int> work) {
+    int code = exit_code::internal;
+    boost::asio::co_spawn(ioc, std::move(work), [&](std::exception_ptr e, int result) {
+        code = result;
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            code = fail(exit_code::internal, std::string("internal error: ") + ex.what());
+        }
+    });
+    ioc.run();
+    return code;
+}
+
+int run_restore_command(const config::settings& s) {
+    boost::asio::io_context ioc(1);
+    std::optional<s3::client> client;
+    std::string source;
+    if (!make_client(ioc, s, client, source)) return exit_code::usage;
+    logging::debug("credentials=", source, " s3=", client->where().origin());
+    return run_to_exit_code(ioc, restore::run(*client, s));
+}
+
+int run_service(const config::settings& s) {
+    boost::asio::io_context ioc(1);
+    std::optional<s3::client> client;
+    std::string source;
+    if (!make_client(ioc, s, client, source)) return exit_code::usage;
     std::optional<spool::spool> store;
     try {
         store.emplace(spool::spool::open(s.spool_dir));
     } catch (const spool::spool_error& e) {
         return fail(exit_code::usage, std::string(e.what()) + " (BACKUP_DIRECTORY / --spool-dir)");
     }
-
-    const auto endpoint = s3::resolve_endpoint(s.endpoint, s.bucket);
-    s3::client_options client_opts;
-    client_opts.io = s.io;
-    client_opts.ca_bundle = s.ca_bundle;
-    client_opts.max_object_size = s.max_size;
-    std::optional<s3::client> client;
-    try {
-        client.emplace(ioc.get_executor(), endpoint, creds.provider, client_opts);
-    } catch (const std::exception& e) {
-        return fail(exit_code::usage, e.what());
-    }
+    const auto& endpoint = client->where();
     logging::info("scb-backup " SCB_VERSION " ", s.cmd == config::command::once ? "once" : "starting", ": ",
-                  config::describe(s), " s3=", endpoint.origin(), " credentials=", creds.source);
+                  config::describe(s), " s3=", endpoint.origin(), " credentials=", source);
 
     health::state metrics;
     auto notifier = notify::notifier::from_environment();
@@ -100,23 +130,8 @@ int run_service(const config::settings& s) {
     opts.upload.retry_min = s.retry_min;
     opts.upload.retry_max = s.retry_max;
 
-    int code = exit_code::internal;
-    {
-        backup::daemon service(ioc.get_executor(), *client, *store, opts);
-        auto work = s.cmd == config::command::once ? service.once() : service.run();
-        boost::asio::co_spawn(ioc, std::move(work), [&](std::exception_ptr e, int result) {
-            code = result;
-            if (e) {
-                try {
-                    std::rethrow_exception(e);
-                } catch (const std::exception& ex) {
-                    code = fail(exit_code::internal, std::string("internal error: ") + ex.what());
-                }
-            }
-        });
-        ioc.run();
-    }
-    return code;
+    backup::daemon service(ioc.get_executor(), *client, *store, opts);
+    return run_to_exit_code(ioc, s.cmd == config::command::once ? service.once() : service.run());
 }
 
 }  // namespace
@@ -141,7 +156,7 @@ int main(int argc, char* argv[]) {
             return r.healthy ? exit_code::ok : 1;
         }
         // list / restore / verify: S3 only, no spool, no daemon (lib/restore).
-        if (config::is_restore_command(parsed.values.cmd)) return restore::run(parsed.values);
+        if (config::is_restore_command(parsed.values.cmd)) return run_restore_command(parsed.values);
         return run_service(parsed.values);
     } catch (const std::exception& e) {
         return fail(exit_code::internal, std::string("internal error: ") + e.what());

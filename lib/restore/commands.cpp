@@ -7,13 +7,9 @@
 #include "restore/catalog.hpp"
 #include "restore/integrity.hpp"
 #include "restore/output_file.hpp"
-#include "s3/credentials.hpp"
 #include "snapshot/file_snapshot.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
 
-#include <exception>
 #include <iostream>
 #include <optional>
 
@@ -213,45 +209,13 @@ asio::awaitable<int> verify(s3::client& client, command_options opts, std::ostre
     co_return exit_code::ok;
 }
 
-int run(const config::settings& s) {
-    s3::resolved_credentials creds;
-    try {
-        creds = s3::load_static_credentials(config::layered_env(s3::process_environment(), s.env_file_vars),
-                                            s.credentials);
-    } catch (const s3::credentials_error& e) {
-        return fail(exit_code::usage, e.what());
-    }
-    asio::io_context ioc(1);
-    s3::client_options client_opts;
-    client_opts.io = s.io;
-    client_opts.ca_bundle = s.ca_bundle;
-    // A restore must be able to read any version the daemon could have uploaded.
-    client_opts.max_object_size = s.max_size;
-    std::optional<s3::client> client;
-    try {
-        client.emplace(ioc.get_executor(), s3::resolve_endpoint(s.endpoint, s.bucket),
-                       std::make_shared<s3::static_credentials>(creds.creds), client_opts);
-    } catch (const std::exception& e) {
-        return fail(exit_code::usage, e.what());
-    }
-    logging::debug("credentials=", creds.source, " s3=", client->where().origin());
-
+asio::awaitable<int> run(s3::client& client, config::settings s) {
     const auto opts = options_from(s);
-    asio::awaitable<int> work = s.cmd == config::command::list      ? list(*client, opts, &std::cout)
-                                : s.cmd == config::command::restore ? restore(*client, opts, &std::cout)
-                                                                    : verify(*client, opts, &std::cout);
-    int code = exit_code::internal;
-    asio::co_spawn(ioc, std::move(work), [&](std::exception_ptr e, int result) {
-        code = result;
-        if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            code = fail(exit_code::internal, std::string("internal error: ") + ex.what());
-        }
-    });
-    ioc.run();
-    return code;
+    // Built before co_await: g++ 12 double-destroys by-value temporaries inside one.
+    auto command = s.cmd == config::command::list      ? list(client, opts, &std::cout)
+                   : s.cmd == config::command::restore ? restore(client, opts, &std::cout)
+                                                       : verify(client, opts, &std::cout);
+    co_return co_await std::move(command);
 }
 
 }  // namespace scb::restore

@@ -46,9 +46,9 @@ boost::asio::awaitable<int> restore(s3::client& client, command_options opts, st
 /// file is missing/not a backup; S3 failures as for `once`.
 boost::asio::awaitable<int> verify(s3::client& client, command_options opts, std::ostream* out);
 
-/// Runs the parsed `list`/`restore`/`verify` to completion: loads the credentials, makes the client on
-/// its own io_context, runs the command. Never opens or creates the spool. Returns the exit code.
-int run(const config::settings& s);
+/// Runs the parsed `list`/`restore`/`verify` with `client`; returns the exit code. Never opens or
+/// creates the spool.
+boost::asio::awaitable<int> run(s3::client& client, config::settings s);
 
 /// `path` as a shell word: unchanged when it is made of safe characters, else in single quotes.
 std::string shell_quote(const std::string& path);
