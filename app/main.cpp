@@ -83,6 +83,7 @@ int run_service(const config::settings& s) {
     opts.upload.put.checksum = s.checksum;
     opts.upload.retry_min = s.retry_min;
     opts.upload.retry_max = s.retry_max;
+    opts.upload.spool_max_files = s.spool_max_files;
 
     int code = exit_code::internal;
     {

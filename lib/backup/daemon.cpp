@@ -209,6 +209,7 @@ asio::awaitable<int> daemon::once() {
     // A spool copy first: if S3 cannot take it now, the daemon uploads it at its next start.
     if (auto ec = spool_.write(name, taken.snap.data))
         logging::warn("cannot write the spool copy ", name, ": ", ec.message());
+    trim_spool(spool_, opts_.upload.spool_max_files);
     backoff delays(opts_.upload.retry_min, opts_.upload.retry_max);
     for (unsigned attempt = 0;; ++attempt) {
         const auto started = std::chrono::steady_clock::now();
