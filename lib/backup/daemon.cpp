@@ -51,7 +51,7 @@ daemon::~daemon() {
 bool daemon::consider(origin why, const char* detail) {
     auto taken = snapshot::take(opts_.file, snapshot::min_backup_size, opts_.max_size);
     if (taken.what == snapshot::problem::missing) {
-        if (!missing_logged_) logging::warn(opts_.file.string(), " does not exist (yet): waiting for lnd to create it");
+        if (!missing_logged_) logging::warn(taken.reason, " - waiting for it to appear");
         missing_logged_ = true;
         last_identity_.reset();
         return false;
