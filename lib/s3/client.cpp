@@ -1,6 +1,7 @@
 #include "s3/client.hpp"
 
 #include "crypto/hash.hpp"
+#include "logging/logger.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/property_tree/ptree.hpp>
@@ -120,8 +121,15 @@ asio::awaitable<result<http_response>> client::execute_once(const call& c) {
         err.operation = c.operation;
         if (err.code == errc::clock_skew) {
             // Remember how far off we are, from the server's own Date, so the retry is signed right.
-            if (auto server_now = parse_http_date(header(ex.response, "Date")))
+            if (auto server_now = parse_http_date(header(ex.response, "Date"))) {
                 clock_offset_ = std::chrono::duration_cast<std::chrono::seconds>(*server_now - std::chrono::system_clock::now());
+                logging::warn("S3 refused the request time (RequestTimeTooSkewed): by its Date header S3's clock is ",
+                              clock_offset_.count(), " s ahead of the local clock; signing with S3's time from now on "
+                              "(fix the local clock: NTP)");
+            } else {
+                logging::warn("S3 refused the request time (RequestTimeTooSkewed) and sent no usable Date "
+                              "header: check the local clock (NTP)");
+            }
         }
         co_return result<http_response>{std::move(ex.response), std::move(err)};
     }
