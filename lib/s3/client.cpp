@@ -147,11 +147,11 @@ asio::awaitable<result<put_result>> client::put_object(std::string key, std::str
     const auto sha = crypto::sha256(body);
     const auto md5 = crypto::md5(body);
     call c{http::verb::put, ep_.object_path(key), {}, body, {}, "PUT " + key};
-    c.headers.push_back({"content-type", opts.content_type});
+    c.headers.emplace_back("content-type", opts.content_type);
     if (opts.checksum == checksum_mode::both || opts.checksum == checksum_mode::md5)
-        c.headers.push_back({"content-md5", crypto::base64(md5)});
+        c.headers.emplace_back("content-md5", crypto::base64(md5));
     if (opts.checksum == checksum_mode::both || opts.checksum == checksum_mode::sha256)
-        c.headers.push_back({"x-amz-checksum-sha256", crypto::base64(sha)});
+        c.headers.emplace_back("x-amz-checksum-sha256", crypto::base64(sha));
     for (auto& h : opts.extra_headers) c.headers.push_back(h);
 
     auto r = co_await execute(std::move(c));
