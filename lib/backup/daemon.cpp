@@ -82,6 +82,10 @@ bool daemon::consider(origin why, const char* detail) {
 
 asio::awaitable<void> daemon::watch_loop() {
     watch::watcher watcher(ex_, opts_.file);
+    // The start-up read came before this watch existed: a version lnd wrote in between raised no
+    // event we could see, and would wait for the first reconcile (5 min by default). Look once now.
+    if (auto now = snapshot::stat_identity(opts_.file); now && (!last_identity_ || !(*now == *last_identity_)))
+        consider(origin::watch, "written while the watch was set up");
     asio::steady_timer reconcile(ex_);
     for (;;) {
         reconcile.expires_after(opts_.reconcile_interval);
