@@ -129,6 +129,7 @@ int run_service(const config::settings& s) {
     }
     opts.upload.retry_min = s.retry_min;
     opts.upload.retry_max = s.retry_max;
+    opts.upload.spool_max_files = s.spool_max_files;
 
     backup::daemon service(ioc.get_executor(), *client, *store, opts);
     return run_to_exit_code(ioc, s.cmd == config::command::once ? service.once() : service.run());

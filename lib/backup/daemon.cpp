@@ -55,7 +55,7 @@ daemon::~daemon() {
 bool daemon::consider(origin why, const char* detail) {
     auto taken = snapshot::take(opts_.file, snapshot::min_backup_size, opts_.max_size);
     if (taken.what == snapshot::problem::missing) {
-        if (!missing_logged_) logging::warn(opts_.file.string(), " does not exist (yet): waiting for lnd to create it");
+        if (!missing_logged_) logging::warn(taken.reason, " - waiting for it to appear");
         missing_logged_ = true;
         last_identity_.reset();
         return false;
@@ -86,6 +86,10 @@ bool daemon::consider(origin why, const char* detail) {
 
 asio::awaitable<void> daemon::watch_loop() {
     watch::watcher watcher(ex_, opts_.file);
+    // The start-up read came before this watch existed: a version lnd wrote in between raised no
+    // event we could see, and would wait for the first reconcile (5 min by default). Look once now.
+    if (auto now = snapshot::stat_identity(opts_.file); now && (!last_identity_ || !(*now == *last_identity_)))
+        consider(origin::watch, "written while the watch was set up");
     asio::steady_timer reconcile(ex_);
     for (;;) {
         reconcile.expires_after(opts_.reconcile_interval);
@@ -228,6 +232,7 @@ asio::awaitable<int> daemon::once() {
     // A spool copy first: if S3 cannot take it now, the daemon uploads it at its next start.
     if (auto ec = spool_.write(name, taken.snap.data))
         logging::warn("cannot write the spool copy ", name, ": ", ec.message());
+    trim_spool(spool_, opts_.upload.spool_max_files);
     backoff delays(opts_.upload.retry_min, opts_.upload.retry_max);
     for (unsigned attempt = 0;; ++attempt) {
         const auto started = std::chrono::steady_clock::now();

@@ -43,6 +43,7 @@ void uploader::submit(version v) {
         if (auto ec = spool_.write(name, *data))
             logging::error("cannot write the spool copy ", (spool_.dir() / name).string(), ": ", ec.message(),
                            " - the upload goes on from memory, but this version is not safe across a restart");
+        trim_spool(spool_, opts_.spool_max_files);
         if (on_spool_change) on_spool_change();
     });
     if (next_) {
@@ -51,6 +52,17 @@ void uploader::submit(version v) {
     }
     next_ = std::move(v);
     wake_.cancel();
+}
+
+void trim_spool(const spool::spool& store, std::size_t max_files) {
+    auto dropped = store.trim(max_files);
+    if (dropped.empty()) return;
+    std::string names;
+    for (const auto& n : dropped) names += (names.empty() ? "" : ", ") + n;
+    // Every version holds all channels, so a newer one makes these redundant once it is in S3;
+    // until then they were the fallback, hence a warning.
+    logging::warn("spool holds more than ", max_files, " versions (SCB_SPOOL_MAX_FILES / --spool-max-files): dropped ",
+                  dropped.size(), " oldest not yet confirmed by S3: ", names);
 }
 
 const std::string& uploader::newest_sha() const noexcept {

@@ -31,6 +31,8 @@ struct uploader_options {
     std::chrono::milliseconds retry_max{300'000};
     // Failures only the operator can fix (credentials, bucket) are retried no faster than this.
     std::chrono::milliseconds fatal_retry_min{60'000};
+    // After each spool write, the oldest spool files beyond this many are deleted (never the newest).
+    std::size_t spool_max_files = 100;
 };
 
 /// What happened to an upload, for logs, health and metrics.
@@ -42,6 +44,9 @@ struct upload_event {
     std::string sha256_hex;  // of the version uploaded
     s3::error err;  // when !ok
 };
+
+/// Applies the spool cap (spool::trim) and warns with the names it dropped. Blocking: spool thread.
+void trim_spool(const spool::spool& store, std::size_t max_files);
 
 class uploader {
 public:

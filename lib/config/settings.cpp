@@ -151,6 +151,21 @@ const std::vector<option_spec>& specs() {
          [](settings& s, const std::string& v) { s.retry_max = positive_duration(v); }},
         {"max-size", "SCB_MAX_SIZE", nullptr, "64MiB", "largest file accepted as a backup",
          [](settings& s, const std::string& v) { s.max_size = parse_size(v); }},
+        {"spool-max-files", "SCB_SPOOL_MAX_FILES", nullptr, "100",
+         "most versions kept in the spool; beyond it the oldest unconfirmed ones are dropped (never the newest)",
+         [](settings& s, const std::string& v) {
+             std::size_t pos = 0;
+             unsigned long long n = 0;
+             try {
+                 if (v.empty() || !std::isdigit(static_cast<unsigned char>(v[0]))) throw std::invalid_argument("");
+                 n = std::stoull(v, &pos);
+             } catch (const std::exception&) {
+                 throw std::invalid_argument("'" + v + "' is not a whole number of files");
+             }
+             if (pos != v.size()) throw std::invalid_argument("'" + v + "' is not a whole number of files");
+             if (n < 1 || n > 1'000'000) throw std::invalid_argument("must be between 1 and 1000000");
+             s.spool_max_files = static_cast<std::size_t>(n);
+         }},
         {"log-level", "SCB_LOG_LEVEL", nullptr, "info", "debug|info|warn|error",
          [](settings& s, const std::string& v) {
              auto l = logging::parse_level(v);
@@ -341,7 +356,7 @@ std::string describe(const settings& s) {
        << " endpoint=" << (s.endpoint.url.empty() ? "aws" : s.endpoint.url);
     if (!s.ca_bundle.empty()) os << " ca-bundle=" << s.ca_bundle;
     os << " reconcile=" << s.reconcile_interval.count() << "ms retry=" << s.retry_min.count() << ".."
-       << s.retry_max.count() << "ms";
+       << s.retry_max.count() << "ms spool-max-files=" << s.spool_max_files;
     return os.str();
 }
 

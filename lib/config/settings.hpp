@@ -42,6 +42,7 @@ struct settings {
     std::chrono::milliseconds retry_min{std::chrono::seconds(1)};
     std::chrono::milliseconds retry_max{std::chrono::minutes(5)};
     std::uint64_t max_size = 64ull * 1024 * 1024;
+    std::size_t spool_max_files = 100;  // SCB_SPOOL_MAX_FILES / --spool-max-files; the newest is always kept
     logging::level log_level = logging::level::info;
     std::string listen;                                   // SCB_LISTEN / --listen; empty: no health endpoint
     std::chrono::seconds stale_after{std::chrono::minutes(5)};  // SCB_STALE_AFTER / --stale-after

@@ -1,6 +1,7 @@
 #include "s3/client.hpp"
 
 #include "crypto/hash.hpp"
+#include "logging/logger.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/property_tree/ptree.hpp>
@@ -120,8 +121,15 @@ asio::awaitable<result<http_response>> client::execute_once(const call& c) {
         err.operation = c.operation;
         if (err.code == errc::clock_skew) {
             // Remember how far off we are, from the server's own Date, so the retry is signed right.
-            if (auto server_now = parse_http_date(header(ex.response, "Date")))
+            if (auto server_now = parse_http_date(header(ex.response, "Date"))) {
                 clock_offset_ = std::chrono::duration_cast<std::chrono::seconds>(*server_now - std::chrono::system_clock::now());
+                logging::warn("S3 refused the request time (RequestTimeTooSkewed): by its Date header S3's clock is ",
+                              clock_offset_.count(), " s ahead of the local clock; signing with S3's time from now on "
+                              "(fix the local clock: NTP)");
+            } else {
+                logging::warn("S3 refused the request time (RequestTimeTooSkewed) and sent no usable Date "
+                              "header: check the local clock (NTP)");
+            }
         }
         co_return result<http_response>{std::move(ex.response), std::move(err)};
     }
@@ -140,11 +148,11 @@ asio::awaitable<result<put_result>> client::put_object(std::string key, std::str
     const auto md5 = crypto::md5(body);
     // One SHA-256 of the body serves x-amz-content-sha256, the checksum header and the check.
     call c{http::verb::put, ep_.object_path(key), {}, body, {}, "PUT " + key, crypto::hex(sha)};
-    c.headers.push_back({"content-type", opts.content_type});
+    c.headers.emplace_back("content-type", opts.content_type);
     if (opts.checksum == checksum_mode::both || opts.checksum == checksum_mode::md5)
-        c.headers.push_back({"content-md5", crypto::base64(md5)});
+        c.headers.emplace_back("content-md5", crypto::base64(md5));
     if (opts.checksum == checksum_mode::both || opts.checksum == checksum_mode::sha256)
-        c.headers.push_back({"x-amz-checksum-sha256", crypto::base64(sha)});
+        c.headers.emplace_back("x-amz-checksum-sha256", crypto::base64(sha));
     for (auto& h : opts.extra_headers) c.headers.push_back(h);
 
     auto r = co_await execute(std::move(c));

@@ -59,9 +59,16 @@ result take(const std::filesystem::path& file, std::uintmax_t min_size, std::uin
     int raw = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (raw < 0) {
         int err = errno;
-        if (err == ENOENT || err == ENOTDIR)
+        if (err == ENOENT || err == ENOTDIR) {
+            // A dangling symlink also says ENOENT: name its target, or the operator looks at the wrong file.
+            std::error_code lec;
+            const auto target = std::filesystem::read_symlink(file, lec);
+            if (!lec)
+                return fail(problem::missing, file.string() + " is a symbolic link to " + target.string() +
+                                                  ", which does not exist (yet): fix the link or MONITOR_FILE_PATH");
             return fail(problem::missing, file.string() + " does not exist (yet): is lnd running, and is "
                                                           "MONITOR_FILE_PATH the path of its channel.backup?");
+        }
         return fail(problem::unreadable, unreadable(file, err));
     }
     fd_guard fd(raw);

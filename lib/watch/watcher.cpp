@@ -78,7 +78,7 @@ const char* to_string(change_reason r) noexcept {
 }
 
 watcher::watcher(asio::any_io_executor ex, fs::path file)
-    : inotify_(std::move(ex), make_inotify()), buf_(new std::byte[buffer_size]) {
+    : inotify_(ex, make_inotify()), buf_(new std::byte[buffer_size]) {
     file = fs::absolute(file).lexically_normal();
     file_name_ = file.filename().string();
     if (file_name_.empty()) throw std::invalid_argument("watcher: " + file.string() + " names a folder, not a file");

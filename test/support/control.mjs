@@ -26,6 +26,13 @@ export function createControl({ front, s3conn, warn = () => {} }) {
       return { ok: true, faults: front.listFaults() };
     },
     'DELETE /faults': () => { front.clearFaults(); return { ok: true }; },
+    'GET /clock': () => ({ offset_ms: front.clockOffset }),
+    'POST /clock': (url, body) => {
+      let spec;
+      try { spec = JSON.parse(body.toString('utf8') || '{}'); } catch { throw httpError(400, 'body must be JSON'); }
+      try { front.setClockOffset(spec.offset_ms ?? 0); } catch (e) { throw httpError(400, e.message); }
+      return { ok: true, offset_ms: front.clockOffset };
+    },
     'GET /objects': async (url) => {
       const bucket = need(url, 'bucket');
       const pageSize = Number(url.searchParams.get('max-keys') || 1000); // small values exercise paging

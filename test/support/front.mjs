@@ -8,7 +8,9 @@ import { verifyRequest } from './verify-sigv4.mjs';
 import { sendError, MESSAGES } from './s3-errors.mjs';
 
 const MAX_RECORDS = 1000;
-const FAULT_KINDS = new Set(['status500', 'slowdown', 'reset', 'stall', 'skew', 'baddigest', 'garbage']);
+const FAULT_KINDS = new Set([
+  'status500', 'slowdown', 'reset', 'stall', 'skew', 'baddigest', 'garbage', 'badetag', 'noetag', 'endlessheader',
+]);
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect',
 ]);
@@ -32,6 +34,8 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
   const stalled = new Set();
   const upstreamAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   let inOutage = false;
+  let clockOffsetMs = 0; // the front's own clock = real time + this (POST /clock)
+  const frontNow = () => new Date(Date.now() + clockOffsetMs);
 
   const listeners = [{ name: 'http', server: http.createServer() }];
   if (tlsDir) {
@@ -124,6 +128,8 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
       rec.status = status;
       log(`${frontName} #${rec.id} conn ${rec.conn} ${req.method} ${req.url} -> ${status}${rec.fault ? ` (fault ${rec.fault})` : ''}${rec.error ? ` ${rec.error}` : ''}`);
     };
+    // A front whose clock is off says so in every Date header it writes itself, as a real server would.
+    if (clockOffsetMs !== 0) res.setHeader('Date', frontNow().toUTCString());
     const fault = takeFault(req);
     if (fault) {
       rec.fault = fault;
@@ -132,7 +138,7 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
         case 'slowdown': return done(sendError(res, 'SlowDown', MESSAGES.SlowDown, {}, 503));
         case 'baddigest': return done(sendError(res, 'BadDigest', MESSAGES.BadDigest, {}, 400));
         case 'skew': {
-          const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+          const now = frontNow().toISOString().replace(/\.\d{3}Z$/, 'Z');
           return done(sendError(res, 'RequestTimeTooSkewed', MESSAGES.RequestTimeTooSkewed,
             { RequestTime: req.headers['x-amz-date'] ?? '', ServerTime: now, MaxAllowedSkewMilliseconds: 900000 }, 403));
         }
@@ -142,6 +148,28 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
         case 'garbage':
           req.socket.end('NOT HTTP\r\n\r\n');
           return done(0);
+        case 'badetag':
+        case 'noetag': {
+          // A 200 that stores nothing: an ETag that is not the body's MD5, or none at all.
+          const headers = { 'Content-Length': 0, 'x-amz-request-id': 'FAULT', Server: 'scb-test-front' };
+          if (fault === 'badetag') headers.ETag = '"0123456789abcdef0123456789abcdef"';
+          res.writeHead(200, headers);
+          res.end();
+          return done(200);
+        }
+        case 'endlessheader': {
+          // A status line, then header lines that never end, until the client gives up.
+          const sock = req.socket;
+          stalled.add(sock);
+          sock.write('HTTP/1.1 200 OK\r\n');
+          const line = `X-Endless: ${'a'.repeat(1000)}\r\n`.repeat(16);
+          const timer = setInterval(() => {
+            if (sock.destroyed || !sock.writable) { clearInterval(timer); return; }
+            if (sock.writableLength < 1 << 20) sock.write(line);
+          }, 5);
+          sock.on('close', () => { clearInterval(timer); stalled.delete(sock); });
+          return done(null);
+        }
         case 'stall':
           stalled.add(req.socket);
           req.socket.on('close', () => stalled.delete(req.socket));
@@ -151,7 +179,9 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
       }
     }
 
-    const v = await verifyRequest({ method: req.method, url: req.url, rawHeaders: req.rawHeaders, body, region, keys });
+    const v = await verifyRequest({
+      method: req.method, url: req.url, rawHeaders: req.rawHeaders, body, region, keys, now: frontNow(),
+    });
     if (!v.ok) {
       rec.error = v.code;
       return done(sendError(res, v.code, v.message, v.extra));
@@ -164,6 +194,12 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
     const headers = {};
     for (const [k, val] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = val;
     if (body.length || headers['content-length'] !== undefined) headers['content-length'] = String(body.length);
+    if (clockOffsetMs !== 0) {
+      // Verified above against the front's skewed clock; s3rver checks the time against the real one,
+      // so hand it the request anonymously (s3rver allows that).
+      delete headers.authorization;
+      delete headers['x-amz-date'];
+    }
     return new Promise((resolve) => {
       const attempt = (retry) => {
         const up = http.request({
@@ -242,6 +278,12 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
       if (match !== undefined && typeof match !== 'string') throw new Error('match must be a string');
       faults.push({ kind, remaining: count, match: match || null });
     },
+    /** Sets the front's clock to real time + offsetMs (SigV4 skew check and Date headers). */
+    setClockOffset(offsetMs) {
+      if (!Number.isInteger(offsetMs)) throw new Error('offset_ms must be an integer');
+      clockOffsetMs = offsetMs;
+    },
+    get clockOffset() { return clockOffsetMs; },
     listFaults() { return faults.filter((f) => f.remaining > 0).map((f) => ({ ...f })); },
     clearFaults() { faults.length = 0; },
     get requests() { return requests; },

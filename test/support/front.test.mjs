@@ -325,6 +325,49 @@ describe('s3env front', () => {
     assert.ok(reqs.some((r) => r.fault === 'stall'));
   });
 
+  test('faults: badetag / noetag answer 200 without storing; endlessheader never ends its header', async () => {
+    const key = `etag-fault-${Date.now()}`;
+    const path = objectPath('scb-test', key);
+    for (const kind of ['badetag', 'noetag']) {
+      await control(env, 'POST', '/faults', { count: 1, kind });
+      const r = await s3Request({ ...conn({ agent: false }), method: 'PUT', path, body: Buffer.from('x') });
+      assert.equal(r.status, 200, kind);
+      assert.equal(r.headers.etag, kind === 'badetag' ? '"0123456789abcdef0123456789abcdef"' : undefined);
+      assert.equal((await s3Request({ ...conn({ agent: false }), path })).status, 404, `${kind} stored nothing`);
+    }
+    await control(env, 'POST', '/faults', { count: 1, kind: 'endlessheader' });
+    const got = await new Promise((resolve, reject) => {
+      const s = net.connect(env.http, '127.0.0.1', () => s.write('GET /scb-test HTTP/1.1\r\nHost: x\r\n\r\n'));
+      let n = 0;
+      let head = '';
+      s.on('data', (d) => {
+        if (head.length < 64) head += d.toString('latin1');
+        n += d.length;
+        if (n > 256 * 1024) { s.destroy(); resolve({ head, n }); }
+      });
+      s.on('error', reject);
+    });
+    assert.ok(got.head.startsWith('HTTP/1.1 200 OK\r\nX-Endless: '));
+    assert.ok(!got.head.includes('\r\n\r\n'));
+  });
+
+  test('clock: a front clock 1 h ahead refuses a request signed now, accepts one signed at its time', async () => {
+    const path = objectPath('scb-test', 'plain/channel.backup');
+    assert.equal((await control(env, 'POST', '/clock', { offset_ms: 3600000 })).status, 200);
+    try {
+      const r = await s3Request({ ...conn({ agent: false }), path });
+      assert.equal(r.status, 403);
+      assert.equal(xmlValue(r.body.toString(), 'Code'), 'RequestTimeTooSkewed');
+      const serverDate = new Date(r.headers.date);
+      assert.ok(Math.abs(serverDate.getTime() - (Date.now() + 3600000)) < 5000, r.headers.date);
+      const ok = await s3Request({ ...conn({ agent: false }), path, date: new Date(Date.now() + 3600000) });
+      assert.equal(ok.status, 200, ok.body.toString());
+    } finally {
+      await control(env, 'POST', '/clock', { offset_ms: 0 });
+    }
+    assert.equal((await control(env, 'GET', '/clock')).data.offset_ms, 0);
+  });
+
   test('control: unknown route 404, missing bucket 400, DELETE /requests clears', async () => {
     assert.equal((await control(env, 'GET', '/nope')).status, 404);
     assert.equal((await control(env, 'GET', '/objects')).status, 400);

@@ -28,7 +28,7 @@ function queryString(query) {
  * Send one signed request. Returns { status, headers, body: Buffer }.
  * opts: protocol ('http'|'https'), port, host (default 127.0.0.1), ca, servername,
  *   method, path (already encoded), query (object), headers, body (Buffer|string),
- *   region, accessKey, secretKey, agent,
+ *   region, accessKey, secretKey, agent, date (signing time, default now),
  *   tamper(signedRequest) -- called after signing, may change headers/body.
  */
 export async function s3Request(opts) {
@@ -49,7 +49,7 @@ export async function s3Request(opts) {
   });
   const signed = await signer.sign(new HttpRequest({
     method, protocol: `${protocol}:`, hostname: host, port, path, query, headers, body,
-  }));
+  }), opts.date ? { signingDate: opts.date } : {});
   const req = { method, path, query, headers: { ...signed.headers }, body };
   opts.tamper?.(req);
   const qs = queryString(req.query);
