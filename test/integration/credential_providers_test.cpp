@@ -382,7 +382,7 @@ TEST_CASE("A failed refresh keeps the old credentials until they expire", "[inte
     CHECK_THAT(expired.err.describe(), Catch::Contains("HTTP 503"));
 }
 
-TEST_CASE("IMDSv2: token first, then role and credentials with the token; refreshed after expiry",
+TEST_CASE("IMDSv2: token first, then role and credentials with the token, refreshed after expiry",
           "[integration][credentials]") {
     fake_clock clock;
     int issued = 0;

@@ -174,7 +174,10 @@ TEST_CASE("Fault sweep: after n failures of each kind in a row the version is up
     CHECK(d->running());
 }
 
-TEST_CASE("The server closes the kept-alive connection between two uploads: no failed attempt",
+// The server closing a kept-alive connection under the client is covered at the client level
+// ("One connection is reused ... re-established after the server closed it"). The daemon closes
+// its connection itself once nothing is left to send, so an idle daemon has nothing to be closed.
+TEST_CASE("An idle daemon holds no connection the server could close and the next upload opens one cleanly",
           "[integration][fault]") {
     daemon_fixture f;
     const auto v0 = lnd_simulator::content(0);
@@ -182,8 +185,10 @@ TEST_CASE("The server closes the kept-alive connection between two uploads: no f
     auto d = f.start({"run", "--retry-min", "100ms", "--retry-max", "400ms", "--log-level", "debug"});
     REQUIRE(f.wait_for_content(v0));
     for (int i = 1; i <= 3; ++i) {
+        REQUIRE(eventually([&] { return f.spool_files() == 0; }));  // the upload is over: the daemon is idle
+        std::this_thread::sleep_for(100ms);
         const auto closed = f.s3.control("POST", "/close-idle");
-        CHECK(closed["closed"].get<int>() >= 1);  // the daemon's idle connection was there to close
+        CHECK(closed["closed"].get<int>() == 0);  // it let go of its connection when it went idle
         const auto v = lnd_simulator::content(i);
         f.lnd.swap(v);
         REQUIRE(f.wait_for_content(v));

@@ -92,7 +92,7 @@ TEST_CASE("Keys with spaces, +, =, ~, %, unicode and / round-trip", "[integratio
     CHECK(listed.value[0].key == "unicode/€-ü-日本");
 }
 
-TEST_CASE("HEAD reports the size; a missing key is NoSuchKey", "[integration][s3]") {
+TEST_CASE("HEAD reports the size and a missing key is NoSuchKey", "[integration][s3]") {
     asio::io_context ioc;
     auto c = make_client(ioc, env().http_url(), creds(env().secret_key));
     REQUIRE_FALSE(run_coroutine(ioc, c->put_object("head/x", sample_body(1234, 1))).err);

@@ -80,7 +80,7 @@ TEST_CASE("Bad settings name the variable and the flag", "[unit][config]") {
     CHECK_THROWS_AS(parse_args({"--bucket", "ok-b", "--retry-min", "10m", "--retry-max", "1m"}, {}), usage_error);
 }
 
-TEST_CASE("--help lists every setting with its variable; --version prints the version", "[unit][config]") {
+TEST_CASE("The help lists every setting with its variable and the version is printed", "[unit][config]") {
     auto h = parse_args({"--help"}, {});
     CHECK(h.exit_now);
     for (const char* name : {"MONITOR_FILE_PATH", "BACKUP_DIRECTORY", "S3_BUCKET_NAME", "S3_BACKUP_PREFIX", "AWS_REGION",

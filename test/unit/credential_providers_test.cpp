@@ -104,7 +104,7 @@ TEST_CASE("IMDS answers that are not Success, lack a field or are not JSON are r
     CHECK_THAT(what_of([] { parse_imds_credentials("[1,2]"); }), Catch::Contains("not a JSON object"));
 }
 
-TEST_CASE("Container credentials need a key pair; Token and Expiration are optional", "[unit][credentials]") {
+TEST_CASE("Container credentials need a key pair, Token and Expiration are optional", "[unit][credentials]") {
     auto full = parse_container_credentials(
         R"({"AccessKeyId":"ASIACONT","SecretAccessKey":"CONTSECRET","Token":"CONTTOKEN","Expiration":"2030-01-02T03:04:05Z"})");
     CHECK(full.creds.access_key_id == "ASIACONT");

@@ -158,7 +158,7 @@ asio::awaitable<void> scenario(unsigned short port, state* st, tcp::socket* idle
 
 }  // namespace
 
-TEST_CASE("parse_listen accepts host:port, [v6]:port and :port", "[unit][health]") {
+TEST_CASE("parse_listen accepts host:port, a bracketed IPv6 address with port, and :port", "[unit][health]") {
     auto a = parse_listen("127.0.0.1:9580");
     REQUIRE(a);
     CHECK(a->address().to_string() == "127.0.0.1");
