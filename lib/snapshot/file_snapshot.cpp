@@ -1,5 +1,7 @@
 #include "snapshot/file_snapshot.hpp"
 
+#include "common/fd_guard.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,20 +12,7 @@
 namespace scb::snapshot {
 namespace {
 
-// Closes the descriptor on every return path.
-class fd_guard {
-public:
-    explicit fd_guard(int fd) noexcept : fd_(fd) {}
-    ~fd_guard() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    fd_guard(const fd_guard&) = delete;
-    fd_guard& operator=(const fd_guard&) = delete;
-    int get() const noexcept { return fd_; }
-
-private:
-    int fd_;
-};
+using scb::fd_guard;
 
 identity identity_of(const struct stat& st) {
     return identity{st.st_dev, st.st_ino, st.st_size,

@@ -1,5 +1,7 @@
 #include "spool/spool.hpp"
 
+#include "common/fd_guard.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,26 +29,7 @@ bool plain_name(const std::string& name) {
            name.find('\0') == std::string::npos && !ends_with(name, temp_suffix);
 }
 
-// Closes the descriptor on every return path; close() errors are reported by close_checked().
-class fd_guard {
-public:
-    explicit fd_guard(int fd) noexcept : fd_(fd) {}
-    ~fd_guard() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    fd_guard(const fd_guard&) = delete;
-    fd_guard& operator=(const fd_guard&) = delete;
-    int get() const noexcept { return fd_; }
-    // close() can report a delayed write error (NFS, quota): it must not be ignored before rename.
-    std::error_code close_checked() noexcept {
-        int fd = fd_;
-        fd_ = -1;
-        return ::close(fd) == 0 ? std::error_code{} : last_error();
-    }
-
-private:
-    int fd_;
-};
+using scb::fd_guard;
 
 [[noreturn]] void refuse(const fs::path& dir, const std::string& reason, const std::string& fix) {
     throw spool_error("spool folder " + dir.string() + " " + reason + "; fix: " + fix);

@@ -22,15 +22,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return condition();
-}
-
 /// Checks every file in the spool: complete versions whose content hashes to the 6 hex digits in
 /// their name, plus (only when `temps` is given) temporary files, which it collects. Returns the
 /// version names. `ignore` is a file the test itself put there.

@@ -6,12 +6,24 @@
 #include "s3_environment.hpp"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace scb::test {
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns its last value.
+inline bool eventually(const std::function<bool()>& condition,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (condition()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return condition();
+}
 
 /// Variables of the machine's own environment that must not leak into the binary under test.
 inline std::vector<std::string> foreign_variables() {

@@ -13,15 +13,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return condition();
-}
-
 void write_plain(const std::filesystem::path& p, const std::string& content) {
     std::ofstream(p, std::ios::binary | std::ios::trunc) << content;  // open, write, close: IN_CLOSE_WRITE
 }

@@ -12,15 +12,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 20s) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-        if (condition()) return true;
-        std::this_thread::sleep_for(20ms);
-    }
-    return condition();
-}
-
 /// "-a1b2c3.backup": the tail of every key and spool name of this content.
 std::string name_tail(const std::string& content) { return "-" + scb::crypto::sha256_hex(content).substr(58) + ".backup"; }
 
