@@ -54,7 +54,9 @@ void expect_recovery(const fault_case& c) {
     daemon_fixture f;
     const auto v0 = lnd_simulator::content(0);
     f.lnd.swap(v0);
-    std::vector<std::string> args{"run", "--retry-min", "100ms", "--retry-max", "400ms"};
+    // Backoff ceilings of 1 s, 2 s, 4 s: full jitter can still retry at once, but c.count retries
+    // in a row are then most unlikely to finish before the checks below on a loaded machine.
+    std::vector<std::string> args{"run", "--retry-min", "1s", "--retry-max", "4s"};
     args.insert(args.end(), c.extra_args.begin(), c.extra_args.end());
     auto d = f.start(args);
     REQUIRE(f.wait_for_content(v0));
