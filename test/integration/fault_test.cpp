@@ -54,8 +54,9 @@ void expect_recovery(const fault_case& c) {
     daemon_fixture f;
     const auto v0 = lnd_simulator::content(0);
     f.lnd.swap(v0);
-    // Backoff ceilings of 1 s, 2 s, 4 s: full jitter can still retry at once, but c.count retries
-    // in a row are then most unlikely to finish before the checks below on a loaded machine.
+    // Backoff ceilings of 1 s, 2 s, 4 s: full jitter can still retry at once, but with c.count >= 3
+    // the two retries needed to use up the fault are most unlikely to finish before the checks
+    // below, even on a loaded machine or under ThreadSanitizer.
     std::vector<std::string> args{"run", "--retry-min", "1s", "--retry-max", "4s"};
     args.insert(args.end(), c.extra_args.begin(), c.extra_args.end());
     auto d = f.start(args);
@@ -112,7 +113,7 @@ TEST_CASE("Fault connection reset before the response: logged, retried, uploaded
 }
 
 TEST_CASE("Fault stall longer than the request timeout: logged, retried, uploaded", "[integration][fault]") {
-    expect_recovery({"stall", 2, "timeout", {"--request-timeout", "1s"}});
+    expect_recovery({"stall", 3, "timeout", {"--request-timeout", "1s"}});
 }
 
 TEST_CASE("Fault 400 BadDigest: logged, retried, uploaded", "[integration][fault]") {
@@ -139,7 +140,7 @@ TEST_CASE("Fault garbage instead of HTTP: logged, retried, uploaded", "[integrat
 }
 
 TEST_CASE("Fault endless response header: cut at the header limit, retried, uploaded", "[integration][fault]") {
-    expect_recovery({"endlessheader", 2, "header limit", {}});
+    expect_recovery({"endlessheader", 3, "header limit", {}});
 }
 
 TEST_CASE("Fault sweep: after n failures of each kind in a row the version is uploaded exactly once",
