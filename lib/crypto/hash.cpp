@@ -1,34 +1,73 @@
+// SHA-256 and MD5 come from OpenSSL's direct digest functions, not from EVP. In OpenSSL 3 the first
+// EVP digest loads the provider machinery (configuration, method store, every algorithm of the
+// default provider): ~1.8 MiB more of libcrypto resident in a daemon that needs two hashes (see
+// docs/performance.md). SHA256_Init/MD5_Init are the implementations the default provider wraps;
+// deprecated in 3.0, not removed. HMAC (RFC 2104) is the few lines below on top of them.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "crypto/hash.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/md5.h>
+#include <openssl/sha.h>
 
-#include <stdexcept>
+#include <algorithm>
+
+#if defined(OPENSSL_NO_DEPRECATED_3_0)
+#error "this libcrypto lacks SHA256_Init/MD5_Init (built with no-deprecated): see lib/crypto/hash.cpp"
+#endif
 
 namespace scb::crypto {
-namespace {
 
-template <std::size_t N>
-std::array<std::uint8_t, N> digest(const EVP_MD* md, std::string_view data) {
-    std::array<std::uint8_t, N> out{};
-    unsigned int len = 0;
-    if (EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr) != 1 || len != N)
-        throw std::runtime_error("OpenSSL digest failed");
+struct sha256_stream::state {
+    SHA256_CTX ctx;
+};
+
+sha256_digest sha256(std::string_view data) {
+    sha256_digest out{};
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, data.data(), data.size());
+    SHA256_Final(out.data(), &ctx);
     return out;
 }
 
-}  // namespace
-
-sha256_digest sha256(std::string_view data) { return digest<32>(EVP_sha256(), data); }
-md5_digest md5(std::string_view data) { return digest<16>(EVP_md5(), data); }
+md5_digest md5(std::string_view data) {
+    md5_digest out{};
+    MD5_CTX ctx;
+    MD5_Init(&ctx);
+    MD5_Update(&ctx, data.data(), data.size());
+    MD5_Final(out.data(), &ctx);
+    return out;
+}
 
 sha256_digest hmac_sha256(std::span<const std::uint8_t> key, std::string_view data) {
+    constexpr std::size_t block = SHA256_CBLOCK;  // 64 bytes
+    std::array<std::uint8_t, block> k{};          // the key, zero-padded (hashed first if longer)
+    if (key.size() > block) {
+        const auto hashed = sha256({reinterpret_cast<const char*>(key.data()), key.size()});
+        std::copy(hashed.begin(), hashed.end(), k.begin());
+    } else {
+        std::copy(key.begin(), key.end(), k.begin());
+    }
+    std::array<std::uint8_t, block> pad{};
+    SHA256_CTX ctx;
+    sha256_digest inner{};
     sha256_digest out{};
-    unsigned int len = 0;
-    if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-              reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(), &len) ||
-        len != out.size())
-        throw std::runtime_error("OpenSSL HMAC failed");
+    for (std::size_t i = 0; i < block; ++i) pad[i] = k[i] ^ 0x36;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, pad.data(), pad.size());
+    SHA256_Update(&ctx, data.data(), data.size());
+    SHA256_Final(inner.data(), &ctx);
+    for (std::size_t i = 0; i < block; ++i) pad[i] = k[i] ^ 0x5c;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, pad.data(), pad.size());
+    SHA256_Update(&ctx, inner.data(), inner.size());
+    SHA256_Final(out.data(), &ctx);
+    // The key is a SigV4 signing key: leave no copy of it on the stack.
+    OPENSSL_cleanse(k.data(), k.size());
+    OPENSSL_cleanse(pad.data(), pad.size());
+    OPENSSL_cleanse(&ctx, sizeof ctx);
     return out;
 }
 
@@ -65,18 +104,12 @@ bool base64_decode(std::string_view text, std::string& out) {
     return true;
 }
 
-sha256_stream::sha256_stream() : ctx_(EVP_MD_CTX_new()) {
-    if (!ctx_ || EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr) != 1)
-        throw std::runtime_error("OpenSSL SHA-256 init failed");
-}
-sha256_stream::~sha256_stream() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
-void sha256_stream::update(std::string_view data) {
-    EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data.data(), data.size());
-}
+sha256_stream::sha256_stream() : state_(std::make_unique<state>()) { SHA256_Init(&state_->ctx); }
+sha256_stream::~sha256_stream() = default;
+void sha256_stream::update(std::string_view data) { SHA256_Update(&state_->ctx, data.data(), data.size()); }
 sha256_digest sha256_stream::finish() {
     sha256_digest out{};
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), out.data(), &len);
+    SHA256_Final(out.data(), &state_->ctx);
     return out;
 }
 

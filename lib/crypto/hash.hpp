@@ -1,7 +1,8 @@
 #pragma once
-// Hashing and encodings used by SigV4 and the S3 integrity headers, all from OpenSSL.
+// Hashing and encodings used by SigV4 and the S3 integrity headers, all from OpenSSL's libcrypto.
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,7 +36,8 @@ public:
     sha256_digest finish();
 
 private:
-    void* ctx_;
+    struct state;
+    std::unique_ptr<state> state_;
 };
 
 }  // namespace scb::crypto
