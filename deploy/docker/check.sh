@@ -78,7 +78,7 @@ owner() {
 # Always in debian:12-slim (essential or required by apt): not listed in the Dockerfile.
 base_packages="libc6 libgcc-s1"
 # Installed on purpose though no library needs them.
-extra_allowed="ca-certificates libstdc++6"
+extra_allowed="ca-certificates"
 
 needed=$(ldd "$binary" | awk '/=> \// { print $3 }' | while read -r lib; do owner "$lib"; done | sort -u)
 # The apt-get install line of the last stage, continuation lines joined.
