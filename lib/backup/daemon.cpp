@@ -13,11 +13,16 @@
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <csignal>
+#include <cstring>
 
 namespace scb::backup {
 
@@ -28,6 +33,13 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 daemon::daemon(asio::any_io_executor ex, s3::client& client, spool::spool& store, daemon_options opts)
     : ex_(ex), client_(client), spool_(store), opts_(std::move(opts)), uploader_(ex, client, store, spool_io_, opts_.upload),
       heartbeat_wake_(ex) {
+    // Spool writes must not delay an upload: SCHED_BATCH keeps the spool thread from preempting
+    // the io_context thread when it wakes (both often share a core), so the PUT goes out first.
+    asio::post(spool_io_, [] {
+        sched_param normal{};
+        if (int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &normal))
+            logging::debug("spool thread: SCHED_BATCH not set: ", std::strerror(rc));
+    });
     if (opts_.health) {
         // Runs on the spool thread, after the write or delete: the count is exact (state is thread-safe).
         uploader_.on_spool_change = [this] { opts_.health->set_pending_spool_files(spool_.pending().size()); };
@@ -52,17 +64,17 @@ daemon::~daemon() {
     spool_io_.join();
 }
 
-bool daemon::consider(origin why, const char* detail) {
+std::optional<version> daemon::consider(origin why, const char* detail) {
     auto taken = snapshot::take(opts_.file, snapshot::min_backup_size, opts_.max_size);
     if (taken.what == snapshot::problem::missing) {
         if (!missing_logged_) logging::warn(taken.reason, " - waiting for it to appear");
         missing_logged_ = true;
         last_identity_.reset();
-        return false;
+        return std::nullopt;
     }
     if (taken.what != snapshot::problem::none) {
         logging::error(taken.reason);
-        return false;
+        return std::nullopt;
     }
     missing_logged_ = false;
     last_identity_ = taken.snap.id;
@@ -71,17 +83,28 @@ bool daemon::consider(origin why, const char* detail) {
     if (why != origin::startup && sha == uploader_.newest_sha()) {
         logging::info("file rewritten (", detail, ") with unchanged content (sha256 ", sha.substr(0, 12),
                       "): not uploaded again");
-        return false;
+        return std::nullopt;
     }
     version v;
     v.name = naming::object_name(std::chrono::system_clock::now(), sha);
     v.sha256_hex = sha;
-    const auto size = taken.snap.data.size();
+    v.sha256 = taken.snap.sha256;
     v.data = std::make_shared<const std::string>(std::move(taken.snap.data));
-    logging::info("new version (", detail, "): ", size, " bytes, sha256 ", sha.substr(0, 12), " -> ", v.name);
-    if (opts_.health) opts_.health->version_seen(sha, std::chrono::system_clock::now());
-    uploader_.submit(std::move(v));
-    return true;
+    v.seq = uploader_.submit(v);
+    return v;
+}
+
+void daemon::record(const version& v, const char* detail) {
+    logging::info("new version (", detail, "): ", v.data->size(), " bytes, sha256 ", v.sha256_hex.substr(0, 12), " -> ",
+                  v.name);
+    if (opts_.health) opts_.health->version_seen(v.sha256_hex, std::chrono::system_clock::now());
+    uploader_.keep_copy(v);
+}
+
+bool daemon::take_and_record(origin why, const char* detail) {
+    auto v = consider(why, detail);
+    if (v) record(*v, detail);
+    return v.has_value();
 }
 
 asio::awaitable<void> daemon::watch_loop() {
@@ -89,21 +112,28 @@ asio::awaitable<void> daemon::watch_loop() {
     // The start-up read came before this watch existed: a version lnd wrote in between raised no
     // event we could see, and would wait for the first reconcile (5 min by default). Look once now.
     if (auto now = snapshot::stat_identity(opts_.file); now && (!last_identity_ || !(*now == *last_identity_)))
-        consider(origin::watch, "written while the watch was set up");
+        take_and_record(origin::watch, "written while the watch was set up");
     asio::steady_timer reconcile(ex_);
     for (;;) {
         reconcile.expires_after(opts_.reconcile_interval);
         // Awaitables are built before co_await: g++ 12 mishandles temporaries inside one.
-        auto either = watcher.next_change() || reconcile.async_wait(asio::use_awaitable);
+        // as_tuple: the timer cancelled by a change completes without throwing (an exception per event).
+        auto either = watcher.next_change() || reconcile.async_wait(use_tuple);
         auto event = co_await std::move(either);
         if (event.index() == 0) {
-            consider(origin::watch, watch::to_string(std::get<0>(event)));
+            const char* why = watch::to_string(std::get<0>(event));
+            if (auto v = consider(origin::watch, why)) {
+                // Step aside: the uploader, woken by submit(), puts the PUT on the wire before this
+                // loop logs, wakes the spool thread and re-arms its watch (each costs microseconds).
+                co_await asio::post(ex_, asio::use_awaitable);
+                record(*v, why);
+            }
             continue;
         }
         // The safety net: a change the watch did not report (lost events, a moved parent folder).
         auto now = snapshot::stat_identity(opts_.file);
         if (now && (!last_identity_ || !(*now == *last_identity_))) {
-            if (consider(origin::reconcile, "reconcile"))
+            if (take_and_record(origin::reconcile, "reconcile"))
                 logging::warn("the periodic check found a version the watch missed");
         }
     }
@@ -136,7 +166,7 @@ asio::awaitable<int> daemon::run() {
         logging::info(leftovers.size(), " version(s) left in the spool by an earlier run: uploading them first");
     uploader_.add_leftovers(leftovers);
     if (opts_.health) opts_.health->set_pending_spool_files(leftovers.size());
-    consider(origin::startup, "start-up");
+    take_and_record(origin::startup, "start-up");
 
     // The health endpoint and the watchdog pings live as long as run(); both are stopped below.
     if (opts_.http) asio::co_spawn(ex_, opts_.http->run(), asio::detached);

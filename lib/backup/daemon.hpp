@@ -50,7 +50,12 @@ public:
 private:
     enum class origin { startup, watch, reconcile };
     /// Reads the file and submits it when it is a new, valid version. True when submitted.
-    bool consider(origin why, const char* detail);
+    /// Reads the file; a new version is submitted to the uploader and returned.
+    std::optional<version> consider(origin why, const char* detail);
+    /// What follows a new version off the upload's critical path: the log line, health, spool copy.
+    void record(const version& v, const char* detail);
+    /// consider() then record(); true for a new version.
+    bool take_and_record(origin why, const char* detail);
     boost::asio::awaitable<void> watch_loop();
     boost::asio::awaitable<void> uploader_task();
     boost::asio::awaitable<int> wait_for_signal(boost::asio::signal_set& signals);

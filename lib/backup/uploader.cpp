@@ -36,22 +36,33 @@ void uploader::add_leftovers(const std::vector<spool::entry>& entries) {
     wake_.cancel();
 }
 
-void uploader::submit(version v) {
-    // The spool copy is what survives a crash or an outage; write it off this thread. The pool
-    // has one thread, so a later delete of the same name always runs after this write.
-    asio::post(spool_io_, [this, name = v.name, data = v.data] {
-        if (auto ec = spool_.write(name, *data))
-            logging::error("cannot write the spool copy ", (spool_.dir() / name).string(), ": ", ec.message(),
-                           " - the upload goes on from memory, but this version is not safe across a restart");
-        trim_spool(spool_, opts_.spool_max_files);
-        if (on_spool_change) on_spool_change();
-    });
+std::uint64_t uploader::submit(version v) {
+    v.seq = ++submitted_;
+    const auto seq = v.seq;
     if (next_) {
         logging::info("version ", next_->name, " superseded by ", v.name, " before its upload started");
         superseded_.push_back(next_->name);
     }
     next_ = std::move(v);
     wake_.cancel();
+    return seq;
+}
+
+void uploader::keep_copy(const version& v) {
+    // The spool copy is what survives a crash or an outage; write it off this thread. The pool
+    // has one thread, so a later delete of the same name always runs after this write. A version
+    // S3 confirmed before the pool got to it needs no copy: fsync only what must be durable.
+    asio::post(spool_io_, [this, name = v.name, data = v.data, seq = v.seq] {
+        if (seq != 0 && seq <= confirmed_seq_.load()) {
+            logging::debug("spool: ", name, " is in S3 already; no copy written");
+            return;
+        }
+        if (auto ec = spool_.write(name, *data))
+            logging::error("cannot write the spool copy ", (spool_.dir() / name).string(), ": ", ec.message(),
+                           " - the upload goes on from memory, but this version is not safe across a restart");
+        trim_spool(spool_, opts_.spool_max_files);
+        if (on_spool_change) on_spool_change();
+    });
 }
 
 void trim_spool(const spool::spool& store, std::size_t max_files) {
@@ -92,7 +103,8 @@ bool uploader::load(version& v) {
         logging::error("cannot read spooled version ", v.name, ": ", ec.message(), " - skipped");
         return false;
     }
-    v.sha256_hex = crypto::sha256_hex(bytes);
+    v.sha256 = crypto::sha256(bytes);
+    v.sha256_hex = crypto::hex(v.sha256);
     v.data = std::make_shared<const std::string>(std::move(bytes));
     return true;
 }
@@ -124,9 +136,9 @@ asio::awaitable<void> uploader::run() {
     while (!closing_) {
         auto job = take_next();
         if (!job) {
-            // Nothing to send: close the connection now rather than be woken when the server
-            // closes it, so an idle daemon has no wake-ups at all. Bursts still reuse it.
-            client_.disconnect();
+            // Nothing to send: keep the connection for the next version but out of the epoll set,
+            // so the server closing it does not wake an idle daemon.
+            client_.park_connection();
             // Sleep until submit(), add_leftovers() or finish() cancels the timer.
             wake_.expires_at(steady_clock::time_point::max());
             auto [ec] = co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -138,10 +150,16 @@ asio::awaitable<void> uploader::run() {
     }
 }
 
+s3::put_options uploader::put_options_for(const version& v) const {
+    auto o = s3::make_put_options(opts_.object, std::chrono::system_clock::now());
+    o.body_sha256 = v.sha256;  // hashed when the file was read: not again per PUT
+    return o;
+}
+
 asio::awaitable<void> uploader::put_latest(version job) {
     // The stable key is a convenience copy: a failure is logged, the next version rewrites it.
     const std::string key = opts_.prefix + opts_.latest_key;
-    auto op = client_.put_object(key, *job.data, s3::make_put_options(opts_.object, std::chrono::system_clock::now()));
+    auto op = client_.put_object(key, *job.data, put_options_for(job));
     auto put = co_await asio::co_spawn(ex_, std::move(op), asio::bind_cancellation_slot(abort_.slot(), asio::use_awaitable));
     if (put.err)
         logging::warn("could not update ", key, ": ", put.err.describe());
@@ -158,7 +176,7 @@ asio::awaitable<void> uploader::upload_with_retries(version job) {
         // The PUT ignores the caller's cancellation: at shutdown it gets a grace period and is
         // cancelled only through abort().
         // (The call is built before co_await: g++ 12 double-destroys by-value temporaries inside one.)
-        auto put_op = client_.put_object(key, *job.data, s3::make_put_options(opts_.object, std::chrono::system_clock::now()));
+        auto put_op = client_.put_object(key, *job.data, put_options_for(job));
         auto put = co_await asio::co_spawn(ex_, std::move(put_op),
                                            asio::bind_cancellation_slot(abort_.slot(), asio::use_awaitable));
         in_flight_.reset();
@@ -177,6 +195,7 @@ asio::awaitable<void> uploader::upload_with_retries(version job) {
 
         if (!put.err) {
             confirmed_sha_ = job.sha256_hex;
+            if (job.seq > confirmed_seq_.load()) confirmed_seq_.store(job.seq);
             logging::info("uploaded ", key, " (", ev.bytes, " bytes, sha256 ", job.sha256_hex.substr(0, 12), ", ",
                           ev.duration.count(), " ms)");
             auto done = std::move(superseded_);

@@ -14,7 +14,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <optional>
@@ -57,9 +59,14 @@ public:
 
     /// Spooled versions an earlier run left (oldest first): uploaded before anything new.
     void add_leftovers(const std::vector<spool::entry>& entries);
-    /// A new version: its spool copy is written in the background and it becomes the one version
-    /// waiting for upload, replacing an older one still waiting.
-    void submit(version v);
+    /// A new version: it becomes the one version waiting for upload, replacing an older one still
+    /// waiting. Returns its number (version::seq), which the caller stores in its copy before
+    /// passing that to keep_copy().
+    std::uint64_t submit(version v);
+    /// Writes the spool copy of a submitted version on the spool thread, unless S3 confirmed it (or
+    /// a newer one) first. Separate from submit() so that the caller can let the upload start first:
+    /// waking the spool thread costs the io_context thread tens of microseconds on a VM.
+    void keep_copy(const version& v);
     /// SHA-256 of the newest version accepted (waiting, in flight or confirmed); empty if none.
     [[nodiscard]] const std::string& newest_sha() const noexcept;
     /// True when nothing waits and nothing is in flight.
@@ -83,6 +90,7 @@ private:
     void forget_spooled(std::vector<std::string> names);
     boost::asio::awaitable<void> upload_with_retries(version job);
     boost::asio::awaitable<void> put_latest(version job);
+    [[nodiscard]] s3::put_options put_options_for(const version& v) const;
 
     boost::asio::any_io_executor ex_;
     s3::client& client_;
@@ -95,6 +103,9 @@ private:
     std::optional<version> next_;
     std::optional<version> in_flight_;
     std::string confirmed_sha_;
+    std::uint64_t submitted_ = 0;
+    // Highest seq S3 confirmed: the spool thread skips writing a copy that is already safe in S3.
+    std::atomic<std::uint64_t> confirmed_seq_{0};
     std::vector<std::string> superseded_;  // spool names to delete once a newer version is confirmed
 
     boost::asio::steady_timer wake_;   // a condition variable: cancelled when work or finish() arrives

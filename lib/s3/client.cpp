@@ -144,7 +144,7 @@ asio::awaitable<result<http_response>> client::execute(call c) {
 }
 
 asio::awaitable<result<put_result>> client::put_object(std::string key, std::string_view body, put_options opts) {
-    const auto sha = crypto::sha256(body);
+    const auto sha = opts.body_sha256 ? *opts.body_sha256 : crypto::sha256(body);
     const auto md5 = crypto::md5(body);
     // One SHA-256 of the body serves x-amz-content-sha256, the checksum header and the check.
     call c{http::verb::put, ep_.object_path(key), {}, body, {}, "PUT " + key, crypto::hex(sha)};

@@ -1,6 +1,7 @@
 #pragma once
 // An S3 client on the caller's io_context: PUT, GET, HEAD and ListObjectsV2 over one kept-alive
 // connection, every request signed with SigV4.
+#include "crypto/hash.hpp"
 #include "s3/connection.hpp"
 #include "s3/endpoint.hpp"
 #include "s3/error.hpp"
@@ -37,6 +38,8 @@ struct put_options {
     checksum_mode checksum = checksum_mode::both;
     std::string content_type = "application/octet-stream";
     std::vector<std::pair<std::string, std::string>> extra_headers;  // x-amz-* (SSE, storage class, lock)
+    // The body's SHA-256 when the caller has it already (the daemon hashed the file): not hashed again.
+    std::optional<crypto::sha256_digest> body_sha256;
 };
 
 struct put_result {
@@ -106,6 +109,8 @@ public:
 
     /// Closes the kept-alive connection (the next request opens a new one).
     void disconnect() noexcept { conn_.close(); }
+    /// Nothing more to send for now: keep the connection without watching it (connection::park).
+    void park_connection() noexcept { conn_.park(); }
 
     [[nodiscard]] const endpoint& where() const noexcept { return ep_; }
     [[nodiscard]] std::uint64_t connects() const noexcept { return conn_.connects(); }

@@ -16,8 +16,13 @@
 #include <boost/beast/ssl.hpp>
 
 #include <openssl/ssl.h>
+#include <poll.h>
+#include <unistd.h>
 
+#include <charconv>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 namespace scb::s3 {
 
@@ -76,6 +81,8 @@ connection::connection(asio::any_io_executor ex, std::string host, std::string p
 beast::tcp_stream& connection::tcp() noexcept { return secure_ ? secure_->next_layer() : *plain_; }
 
 void connection::close() noexcept {
+    if (parked_fd_ >= 0) ::close(parked_fd_);
+    parked_fd_ = -1;
     boost::system::error_code ignored;
     if (secure_) secure_->next_layer().socket().close(ignored);
     if (plain_) plain_->socket().close(ignored);
@@ -85,15 +92,51 @@ void connection::close() noexcept {
     open_ = false;
 }
 
+void connection::park() noexcept {
+    if (!open_ || parked_fd_ >= 0) return;
+    boost::system::error_code ec;
+    auto& socket = tcp().socket();
+    const auto peer = socket.remote_endpoint(ec);
+    if (!ec) {
+        parked_protocol_ = peer.protocol();
+        parked_fd_ = socket.release(ec);  // epoll_ctl(DEL); the descriptor stays open
+    }
+    if (ec) close();
+}
+
+void connection::unpark() noexcept {
+    const int fd = std::exchange(parked_fd_, -1);
+    // An idle HTTP connection has nothing to read: readable means the server closed it (EOF, RST).
+    pollfd p{fd, POLLIN | POLLRDHUP, 0};
+    boost::system::error_code ec;
+    if (::poll(&p, 1, 0) == 0) tcp().socket().assign(parked_protocol_, fd, ec);  // epoll_ctl(ADD)
+    else ec = asio::error::connection_reset;
+    if (ec) {
+        ::close(fd);
+        close();
+        logging::debug("http: the parked connection to ", host_, " was closed by the server");
+    }
+}
+
 asio::awaitable<error> connection::connect() {
     close();
-    asio::ip::tcp::resolver resolver(ex_);
-    asio::steady_timer deadline(ex_, timeouts_.connect);
-    // A resolver has no timeout of its own: race it against the deadline.
-    auto raced = co_await (resolver.async_resolve(host_, port_, use_tuple) || deadline.async_wait(use_tuple));
-    if (raced.index() == 1) co_return error{errc::timeout, 0, {}, "resolving " + host_ + " timed out", {}, {}};
-    auto [rec, endpoints] = std::get<0>(raced);
-    if (rec) co_return transport_error(errc::resolve_failed, "cannot resolve " + host_, rec);
+    std::vector<asio::ip::tcp::endpoint> endpoints;
+    boost::system::error_code aec;
+    const auto literal = asio::ip::make_address(host_, aec);
+    std::uint16_t port = 0;
+    if (!aec && std::from_chars(port_.data(), port_.data() + port_.size(), port).ec == std::errc{}) {
+        // An IP address needs no resolver (whose thread would cost a round trip per connection).
+        endpoints.emplace_back(literal, port);
+    } else {
+        asio::ip::tcp::resolver resolver(ex_);
+        asio::steady_timer deadline(ex_, timeouts_.connect);
+        // A resolver has no timeout of its own: race it against the deadline.
+        auto raced = co_await (resolver.async_resolve(host_, port_, use_tuple) || deadline.async_wait(use_tuple));
+        if (raced.index() == 1) co_return error{errc::timeout, 0, {}, "resolving " + host_ + " timed out", {}, {}};
+        auto [rec, resolved] = std::get<0>(raced);
+        if (rec) co_return transport_error(errc::resolve_failed, "cannot resolve " + host_, rec);
+        for (const auto& entry : resolved) endpoints.push_back(entry.endpoint());
+    }
 
     if (tls_ctx_)
         secure_.emplace(ex_, *tls_ctx_);
@@ -161,6 +204,7 @@ asio::awaitable<exchange_result> connection::exchange(http_request& req, std::si
 
 asio::awaitable<exchange_result> connection::send(http_request& req, std::size_t body_limit) {
     if (open_ && std::chrono::steady_clock::now() - last_used_ > timeouts_.idle) close();
+    if (parked_fd_ >= 0) unpark();
     const bool reused = open_;
     if (!open_) {
         if (auto e = co_await connect()) co_return exchange_result{std::move(e), {}};

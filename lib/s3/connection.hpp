@@ -55,7 +55,15 @@ public:
     /// came back, it reconnects and sends once more (S3 requests here are idempotent).
     boost::asio::awaitable<exchange_result> send(http_request& req, std::size_t body_limit);
 
+    ~connection() { close(); }
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
     void close() noexcept;
+    /// Keeps the connection but stops watching it: the socket leaves the io_context's epoll set, so
+    /// the server closing it wakes nobody (an idle daemon sleeps without wake-ups). The next send()
+    /// takes it back if it is still open and younger than the idle timeout, else connects anew.
+    void park() noexcept;
     /// How many TCP connections were opened so far (tests and metrics: proves reuse).
     [[nodiscard]] std::uint64_t connects() const noexcept { return connects_; }
 
@@ -63,6 +71,7 @@ private:
     boost::asio::awaitable<error> connect();
     boost::asio::awaitable<exchange_result> exchange(http_request& req, std::size_t body_limit, bool& got_bytes);
     boost::beast::tcp_stream& tcp() noexcept;
+    void unpark() noexcept;
 
     boost::asio::any_io_executor ex_;
     std::string host_, port_;
@@ -72,6 +81,8 @@ private:
     std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> secure_;
     boost::beast::flat_buffer buffer_;
     bool open_ = false;
+    int parked_fd_ = -1;  // the socket while park()ed: owned here, unknown to the reactor
+    boost::asio::ip::tcp parked_protocol_ = boost::asio::ip::tcp::v4();
     std::chrono::steady_clock::time_point last_used_{};
     std::uint64_t connects_ = 0;
 };

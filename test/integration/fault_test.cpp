@@ -4,8 +4,10 @@
 #include "daemon_fixture.hpp"
 
 #include <catch2/catch.hpp>
-
 #include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
 
 using namespace scb::test;
 using namespace std::chrono_literals;
@@ -168,10 +170,22 @@ TEST_CASE("Fault sweep: after n failures of each kind in a row the version is up
     CHECK(d->running());
 }
 
-// The server closing a kept-alive connection under the client is covered at the client level
-// ("One connection is reused ... re-established after the server closed it"). The daemon closes
-// its connection itself once nothing is left to send, so an idle daemon has nothing to be closed.
-TEST_CASE("An idle daemon holds no connection the server could close and the next upload opens one cleanly",
+// Context switches of every thread of a process: each wake-up counts one.
+std::uint64_t context_switches(pid_t pid) {
+    std::uint64_t total = 0;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+        std::ifstream status(task.path() / "status");
+        std::string line;
+        while (std::getline(status, line))
+            if (line.starts_with("voluntary_ctxt_switches:") || line.starts_with("nonvoluntary_ctxt_switches:"))
+                total += std::stoull(line.substr(line.find(':') + 1));
+    }
+    return total;
+}
+
+// The daemon keeps its connection between uploads but parks it outside the epoll set: the server
+// closing it must wake no thread, and the next upload must notice the close and reconnect cleanly.
+TEST_CASE("An idle daemon parks its connection: the server closing it wakes nothing and the next upload reconnects",
           "[integration][fault]") {
     daemon_fixture f;
     const auto v0 = lnd_simulator::content(0);
@@ -180,16 +194,36 @@ TEST_CASE("An idle daemon holds no connection the server could close and the nex
     REQUIRE(f.wait_for_content(v0));
     for (int i = 1; i <= 3; ++i) {
         REQUIRE(eventually([&] { return f.spool_files() == 0; }));  // the upload is over: the daemon is idle
-        std::this_thread::sleep_for(100ms);
+        std::this_thread::sleep_for(200ms);
+        const auto before = context_switches(d->pid());
         const auto closed = f.s3.control("POST", "/close-idle");
-        CHECK(closed["closed"].get<int>() == 0);  // it let go of its connection when it went idle
+        CHECK(closed["closed"].get<int>() == 1);  // it kept its connection
+        std::this_thread::sleep_for(300ms);
+        CHECK(context_switches(d->pid()) == before);  // and the close woke nobody
         const auto v = lnd_simulator::content(i);
         f.lnd.swap(v);
         REQUIRE(f.wait_for_content(v));
     }
-    CHECK_THAT(d->stderr_text(), !Catch::Contains("upload failed"));
+    CHECK_THAT(d->stderr_text(), Catch::Contains("was closed by the server") && !Catch::Contains("upload failed"));
     CHECK(d->running());
-    CHECK(eventually([&] { return f.spool_files() == 0; }));
+}
+
+TEST_CASE("Versions a moment apart share one kept-alive connection", "[integration][fault]") {
+    daemon_fixture f;
+    f.lnd.swap(lnd_simulator::content(0));
+    auto d = f.start();
+    REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
+    f.s3.control("DELETE", "/requests");
+    for (int i = 1; i <= 4; ++i) {
+        const auto v = lnd_simulator::content(i);
+        f.lnd.swap(v);
+        REQUIRE(f.wait_for_content(v));
+    }
+    std::vector<std::string> conns;
+    for (const auto& r : f.s3.requests())
+        if (r["method"] == "PUT") conns.push_back(r["conn"].dump());
+    REQUIRE(conns.size() == 4);
+    for (const auto& c : conns) CHECK(c == conns.front());
 }
 
 TEST_CASE("S3's clock one hour ahead: the daemon corrects its offset from Date and uploads", "[integration][fault]") {

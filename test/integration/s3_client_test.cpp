@@ -150,6 +150,23 @@ TEST_CASE("One connection is reused across requests and re-established after the
     CHECK(after.back()["conn"] != seen[0]["conn"]);
 }
 
+TEST_CASE("A parked connection is taken back while open and replaced once the server closed it", "[integration][s3]") {
+    asio::io_context ioc;
+    for (const auto& url : {env().http_url(), env().https_url()}) {
+        auto c = make_client(ioc, url, creds(env().secret_key));
+        REQUIRE_FALSE(run_coroutine(ioc, c->put_object("park/1", "a")).err);
+        c->park_connection();
+        REQUIRE_FALSE(run_coroutine(ioc, c->put_object("park/2", "b")).err);
+        CHECK(c->connects() == 1);  // the parked socket (TLS session and all) was reused
+        c->park_connection();
+        CHECK(env().control("POST", "/close-idle")["closed"].get<int>() >= 1);
+        REQUIRE_FALSE(run_coroutine(ioc, c->put_object("park/3", "c")).err);
+        CHECK(c->connects() == 2);
+        c->park_connection();
+        c.reset();  // destroying a client with a parked connection closes its socket
+    }
+}
+
 TEST_CASE("A certificate for another host name or from an unknown CA is refused", "[integration][s3][tls]") {
     asio::io_context ioc;
     auto wrong_host = make_client(ioc, "https://127.0.0.1:" + std::to_string(env().https_wronghost_port), creds(env().secret_key));
