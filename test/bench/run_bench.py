@@ -145,6 +145,57 @@ class PutSniffer(threading.Thread):
             return list(self.items)
 
 
+class SyscallTrace:
+    """perf record, on all CPUs and CLOCK_MONOTONIC, of the entry of three kinds of syscall: the
+    driver's rename(2), the daemon's read(2) and its sendmsg(2)/writev(2). It splits rename -> PUT
+    on the wire into the kernel's part (until the daemon's first read after the rename: the inotify
+    event) and the daemon's own code (from that read to the sendmsg carrying the PUT). Root and
+    linux-perf only; the filter keeps the cost to a few microseconds per event."""
+
+    NR = {"rename": 82, "read": 0, "sendmsg": 46, "writev": 20}
+    LINE = re.compile(r"^\s*(\d+)/(\d+)\s+(\d+)\.(\d{9}):\s+NR (\d+) ")
+
+    def __init__(self, path):
+        self.path = path
+        flt = " || ".join(f"id == {n}" for n in self.NR.values())
+        self.proc = subprocess.Popen(
+            ["perf", "record", "-q", "-a", "-k", "CLOCK_MONOTONIC", "-o", path, "-e", "raw_syscalls:sys_enter",
+             "--filter", flt], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(1.0)  # perf needs a moment before it records
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(60)
+
+    def split(self, driver_tid, daemon_pid):
+        """Per rename by driver_tid: (rename -> daemon's read, read -> daemon's sendmsg/writev) in µs."""
+        out = subprocess.run(["perf", "script", "-i", self.path, "-F", "pid,tid,time,trace", "--ns"],
+                             capture_output=True, text=True).stdout
+        ev = []
+        for line in out.splitlines():
+            m = self.LINE.match(line)
+            if m:
+                ev.append((int(m.group(1)), int(m.group(2)), int(m.group(3)) * 10**9 + int(m.group(4)),
+                           int(m.group(5))))
+        kernel, code = [], []
+        renames = [i for i, e in enumerate(ev) if e[1] == driver_tid and e[3] == self.NR["rename"]]
+        for k, i in enumerate(renames):
+            end = renames[k + 1] if k + 1 < len(renames) else len(ev)
+            t_read = t_send = None
+            for pid, _tid, t, nr in ev[i + 1:end]:
+                if pid != daemon_pid:
+                    continue
+                if t_read is None and nr == self.NR["read"]:
+                    t_read = t
+                elif t_read is not None and nr in (self.NR["sendmsg"], self.NR["writev"]):
+                    t_send = t
+                    break
+            if t_read is not None and t_send is not None:
+                kernel.append((t_read - ev[i][2]) / 1e3)
+                code.append((t_send - t_read) / 1e3)
+        return kernel, code
+
+
 def kill_group(proc, grace=5.0):
     if proc is None or proc.poll() is not None:
         try:
@@ -292,6 +343,7 @@ class Bench:
         if not self.stored.wait_for(lambda it: any(x.get("ready") for x in it), 10):
             raise RuntimeError("storewatch.py did not start")
         self.sniffer = None
+        self.can_trace = not self.args.no_perf and os.geteuid() == 0 and shutil.which("perf") is not None
         if not self.args.no_pcap and os.geteuid() == 0 and shutil.which("tcpdump"):
             self.sniffer = PutSniffer(self.port)
             self.procs.append(self.sniffer.proc)
@@ -399,6 +451,9 @@ class Bench:
             t_work = time.monotonic_ns()
 
             renames = []  # (t_ns, sha)
+            tracer = None
+            if scenario == "steady" and contender == "scb-backup" and self.can_trace:
+                tracer = SyscallTrace(os.path.join(self.logs, f"{contender}-{scenario}.perf"))
             if scenario == "steady":
                 t0 = time.monotonic()
                 for i in range(1, n + 1):
@@ -431,6 +486,10 @@ class Bench:
                     if len(self.puts(prefix)) == c:
                         break
                 res["drained"] = time.monotonic() < deadline
+                if tracer:
+                    tracer.stop()
+                    kernel, code = tracer.split(threading.get_native_id(), proc.pid)
+                    res["trace_kernel_us"], res["trace_code_us"] = summary(kernel), summary(code)
                 after = proc_snapshot(proc.pid)
                 d = delta(before, after)
                 res["cpu_s"] = d["cpu_ticks"] / TICK
@@ -565,6 +624,12 @@ def build_table(results, contenders):
         ["client_part_wire_ms", "p90"], " ms", 3)
     row("steady: server part p50 (PUT on the wire→stored)", "steady", ["server_part_wire_ms", "p50"],
         " ms", 2)
+    row("steady: rename→daemon reads the event p50 (kernel, perf)", "steady", ["trace_kernel_us", "p50"],
+        " µs", 0)
+    row("steady: event read→PUT sendmsg p50 (daemon's code, perf)", "steady", ["trace_code_us", "p50"],
+        " µs", 0)
+    row("steady: event read→PUT sendmsg p90 (daemon's code, perf)", "steady", ["trace_code_us", "p90"],
+        " µs", 0)
     row("steady: versions stored (of swaps)", "steady", ["distinct_versions_stored"], "", 0)
     row("steady: uploads (PUTs after the initial one)", "steady", ["uploads"], "", 0)
     row("steady: CPU over scenario", "steady", ["cpu_s"], " s", 2)
@@ -655,6 +720,7 @@ def main():
     ap.add_argument("--drain-timeout", type=float, default=60)
     ap.add_argument("--quiet", type=float, default=4.0, help="no-PUT period that ends a drain")
     ap.add_argument("--no-pcap", action="store_true", help="do not run tcpdump on lo")
+    ap.add_argument("--no-perf", action="store_true", help="do not trace syscalls with perf (steady, scb-backup)")
     ap.add_argument("--update-docs", action="store_true",
                     help="also copy the plot to docs/performance-latency.png")
     args = ap.parse_args()
