@@ -139,6 +139,12 @@ asio::awaitable<void> uploader::run() {
             // Nothing to send: keep the connection for the next version but out of the epoll set,
             // so the server closing it does not wake an idle daemon.
             client_.park_connection();
+            // Asio leaves its timerfd armed at the deadline of a timer that was cancelled (the
+            // request timeout, once the answer came), which would wake the idle daemon then. A
+            // timer due now makes it re-arm the timerfd for the next real deadline.
+            wake_.expires_at(steady_clock::now());
+            co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
+            if (closing_ || !idle()) continue;
             // Sleep until submit(), add_leftovers() or finish() cancels the timer.
             wake_.expires_at(steady_clock::time_point::max());
             auto [ec] = co_await wake_.async_wait(asio::as_tuple(asio::use_awaitable));
