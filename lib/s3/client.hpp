@@ -107,8 +107,6 @@ public:
     /// Every object under the prefix, following continuation tokens.
     boost::asio::awaitable<result<std::vector<object_info>>> list_objects(std::string prefix, int page_size = 1000);
 
-    /// Closes the kept-alive connection (the next request opens a new one).
-    void disconnect() noexcept { conn_.close(); }
     /// Nothing more to send for now: keep the connection without watching it (connection::park).
     void park_connection() noexcept { conn_.park(); }
 

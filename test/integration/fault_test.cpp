@@ -185,6 +185,7 @@ std::uint64_t context_switches(pid_t pid) {
 
 // The daemon keeps its connection between uploads but parks it outside the epoll set: the server
 // closing it must wake no thread, and the next upload must notice the close and reconnect cleanly.
+// (The wake-up count is checked in the plain build: sanitizer runtimes add threads of their own.)
 TEST_CASE("An idle daemon parks its connection: the server closing it wakes nothing and the next upload reconnects",
           "[integration][fault]") {
     daemon_fixture f;
@@ -199,7 +200,11 @@ TEST_CASE("An idle daemon parks its connection: the server closing it wakes noth
         const auto closed = f.s3.control("POST", "/close-idle");
         CHECK(closed["closed"].get<int>() == 1);  // it kept its connection
         std::this_thread::sleep_for(300ms);
+#ifdef SCB_SANITIZED
+        (void)before;  // ThreadSanitizer's own background thread wakes every 100 ms
+#else
         CHECK(context_switches(d->pid()) == before);  // and the close woke nobody
+#endif
         const auto v = lnd_simulator::content(i);
         f.lnd.swap(v);
         REQUIRE(f.wait_for_content(v));
