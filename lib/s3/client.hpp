@@ -108,7 +108,7 @@ public:
     boost::asio::awaitable<result<std::vector<object_info>>> list_objects(std::string prefix, int page_size = 1000);
 
     /// Nothing more to send for now: keep the connection without watching it (connection::park).
-    void park_connection() noexcept { conn_.park(); }
+    void park_connection() { conn_.park(); }
 
     [[nodiscard]] const endpoint& where() const noexcept { return ep_; }
     [[nodiscard]] std::uint64_t connects() const noexcept { return conn_.connects(); }

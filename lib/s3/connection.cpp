@@ -92,7 +92,7 @@ void connection::close() noexcept {
     open_ = false;
 }
 
-void connection::park() noexcept {
+void connection::park() {
     if (!open_ || parked_fd_ >= 0) return;
     boost::system::error_code ec;
     auto& socket = tcp().socket();

@@ -63,7 +63,7 @@ public:
     /// Keeps the connection but stops watching it: the socket leaves the io_context's epoll set, so
     /// the server closing it wakes nobody (an idle daemon sleeps without wake-ups). The next send()
     /// takes it back if it is still open and younger than the idle timeout, else connects anew.
-    void park() noexcept;
+    void park();
     /// How many TCP connections were opened so far (tests and metrics: proves reuse).
     [[nodiscard]] std::uint64_t connects() const noexcept { return connects_; }
 
