@@ -48,10 +48,11 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const std::string& ca_bundl
 
 namespace {
 
-bool is_ip_address(const std::string& host) {
+std::optional<asio::ip::address> ip_literal(const std::string& host) {
     boost::system::error_code ec;
-    asio::ip::make_address(host, ec);
-    return !ec;
+    auto address = asio::ip::make_address(host, ec);
+    if (ec) return std::nullopt;
+    return address;
 }
 
 /// Transport failures in our terms; the message says what happened, not how Beast calls it.
@@ -76,7 +77,12 @@ errc classify_io(const boost::system::error_code& ec) {
 
 connection::connection(asio::any_io_executor ex, std::string host, std::string port,
                        std::shared_ptr<asio::ssl::context> tls, timeouts t)
-    : ex_(std::move(ex)), host_(std::move(host)), port_(std::move(port)), tls_ctx_(std::move(tls)), timeouts_(t) {}
+    : ex_(std::move(ex)),
+      host_(std::move(host)),
+      port_(std::move(port)),
+      ip_literal_(ip_literal(host_)),
+      tls_ctx_(std::move(tls)),
+      timeouts_(t) {}
 
 beast::tcp_stream& connection::tcp() noexcept { return secure_ ? secure_->next_layer() : *plain_; }
 
@@ -121,12 +127,10 @@ void connection::unpark() noexcept {
 asio::awaitable<error> connection::connect() {
     close();
     std::vector<asio::ip::tcp::endpoint> endpoints;
-    boost::system::error_code aec;
-    const auto literal = asio::ip::make_address(host_, aec);
     std::uint16_t port = 0;
-    if (!aec && std::from_chars(port_.data(), port_.data() + port_.size(), port).ec == std::errc{}) {
+    if (ip_literal_ && std::from_chars(port_.data(), port_.data() + port_.size(), port).ec == std::errc{}) {
         // An IP address needs no resolver (whose thread would cost a round trip per connection).
-        endpoints.emplace_back(literal, port);
+        endpoints.emplace_back(*ip_literal_, port);
     } else {
         asio::ip::tcp::resolver resolver(ex_);
         asio::steady_timer deadline(ex_, timeouts_.connect);
@@ -153,7 +157,7 @@ asio::awaitable<error> connection::connect() {
     tcp().socket().set_option(asio::ip::tcp::no_delay(true));
     if (secure_) {
         // SNI only for names (RFC 6066 forbids IP literals); the certificate must match the host either way.
-        if (!is_ip_address(host_) && !SSL_set_tlsext_host_name(secure_->native_handle(), host_.c_str())) {
+        if (!ip_literal_ && !SSL_set_tlsext_host_name(secure_->native_handle(), host_.c_str())) {
             close();
             co_return error{errc::tls_failed, 0, {}, "cannot set TLS server name " + host_, {}, {}};
         }

@@ -75,6 +75,7 @@ private:
 
     boost::asio::any_io_executor ex_;
     std::string host_, port_;
+    std::optional<boost::asio::ip::address> ip_literal_;  // host_ when it is an IP address (no SNI, no resolver)
     std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
     timeouts timeouts_;
     std::optional<boost::beast::tcp_stream> plain_;
