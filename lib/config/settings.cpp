@@ -35,15 +35,24 @@ std::chrono::milliseconds parse_duration(const std::string& text) {
     return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
 }
 
-std::uint64_t parse_size(const std::string& text) {
-    std::size_t pos = 0;
-    unsigned long long n = 0;
+namespace {
+
+/// The whole number `text` starts with (digits only: no sign, no space); `pos` is set past it.
+/// Throws std::invalid_argument(`complaint`) when there is none or it overflows.
+unsigned long long leading_count(const std::string& text, std::size_t& pos, const std::string& complaint) {
     try {
         if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) throw std::invalid_argument("");
-        n = std::stoull(text, &pos);
+        return std::stoull(text, &pos);
     } catch (const std::exception&) {
-        throw std::invalid_argument("'" + text + "' is not a size like 64MiB, 512KiB or 1048576");
+        throw std::invalid_argument(complaint);
     }
+}
+
+}  // namespace
+
+std::uint64_t parse_size(const std::string& text) {
+    std::size_t pos = 0;
+    const auto n = leading_count(text, pos, "'" + text + "' is not a size like 64MiB, 512KiB or 1048576");
     const std::string unit = text.substr(pos);
     std::uint64_t mult = 1;
     if (unit.empty() || unit == "B") mult = 1;
@@ -155,14 +164,9 @@ const std::vector<option_spec>& specs() {
          "most versions kept in the spool; beyond it the oldest unconfirmed ones are dropped (never the newest)",
          [](settings& s, const std::string& v) {
              std::size_t pos = 0;
-             unsigned long long n = 0;
-             try {
-                 if (v.empty() || !std::isdigit(static_cast<unsigned char>(v[0]))) throw std::invalid_argument("");
-                 n = std::stoull(v, &pos);
-             } catch (const std::exception&) {
-                 throw std::invalid_argument("'" + v + "' is not a whole number of files");
-             }
-             if (pos != v.size()) throw std::invalid_argument("'" + v + "' is not a whole number of files");
+             const std::string complaint = "'" + v + "' is not a whole number of files";
+             const auto n = leading_count(v, pos, complaint);
+             if (pos != v.size()) throw std::invalid_argument(complaint);
              if (n < 1 || n > 1'000'000) throw std::invalid_argument("must be between 1 and 1000000");
              s.spool_max_files = static_cast<std::size_t>(n);
          }},
