@@ -6,9 +6,6 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
-#include <fstream>
-
 using namespace scb::test;
 using namespace std::chrono_literals;
 
@@ -170,19 +167,6 @@ TEST_CASE("Fault sweep: after n failures of each kind in a row the version is up
     CHECK(d->running());
 }
 
-// Context switches of every thread of a process: each wake-up counts one.
-std::uint64_t context_switches(pid_t pid) {
-    std::uint64_t total = 0;
-    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
-        std::ifstream status(task.path() / "status");
-        std::string line;
-        while (std::getline(status, line))
-            if (line.starts_with("voluntary_ctxt_switches:") || line.starts_with("nonvoluntary_ctxt_switches:"))
-                total += std::stoull(line.substr(line.find(':') + 1));
-    }
-    return total;
-}
-
 // The daemon keeps its connection between uploads but parks it outside the epoll set: the server
 // closing it must wake no thread, and the next upload must notice the close and reconnect cleanly.
 // (The wake-up count is checked in the plain build: sanitizer runtimes add threads of their own.)
@@ -196,14 +180,14 @@ TEST_CASE("An idle daemon parks its connection: the server closing it wakes noth
     for (int i = 1; i <= 3; ++i) {
         REQUIRE(eventually([&] { return f.spool_files() == 0; }));  // the upload is over: the daemon is idle
         std::this_thread::sleep_for(200ms);
-        const auto before = context_switches(d->pid());
+        const auto before = d->context_switches();
         const auto closed = f.s3.control("POST", "/close-idle");
         CHECK(closed["closed"].get<int>() == 1);  // it kept its connection
         std::this_thread::sleep_for(300ms);
 #ifdef SCB_SANITIZED
         (void)before;  // ThreadSanitizer's own background thread wakes every 100 ms
 #else
-        CHECK(context_switches(d->pid()) == before);  // and the close woke nobody
+        CHECK(d->context_switches() == before);  // and the close woke nobody
 #endif
         const auto v = lnd_simulator::content(i);
         f.lnd.swap(v);

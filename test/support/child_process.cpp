@@ -8,9 +8,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 extern char** environ;
@@ -186,12 +190,31 @@ std::optional<int> child_process::wait(std::chrono::milliseconds timeout) {
 
 bool child_process::running() { return pid_ > 0 && !wait(std::chrono::milliseconds(0)).has_value(); }
 
-long child_process::rss_kib() const {
-    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+namespace {
+
+/// Sum of the numbers after each of `fields` ("Name:") in a /proc status file; 0 when it is gone.
+std::uint64_t status_fields(const std::filesystem::path& status_file, std::initializer_list<std::string_view> fields) {
+    std::ifstream status(status_file);
     std::string line;
+    std::uint64_t total = 0;
     while (std::getline(status, line))
-        if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-    return 0;
+        for (auto field : fields)
+            if (line.starts_with(field)) total += std::stoull(line.substr(field.size()));
+    return total;
+}
+
+}  // namespace
+
+long child_process::rss_kib() const {
+    return static_cast<long>(status_fields("/proc/" + std::to_string(pid_) + "/status", {"VmRSS:"}));
+}
+
+std::uint64_t child_process::context_switches() const {
+    std::uint64_t total = 0;
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid_) + "/task", ec))
+        total += status_fields(task.path() / "status", {"voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:"});
+    return total;
 }
 
 run_result run(std::vector<std::string> argv, std::vector<std::string> env_overrides, std::chrono::milliseconds timeout,

@@ -3,6 +3,7 @@
 // gets SIGKILL if the test process dies (PR_SET_PDEATHSIG), so no server outlives its test.
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <mutex>
 #include <thread>
 #include <optional>
@@ -39,6 +40,8 @@ public:
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
     /// Resident set size in KiB from /proc (0 when gone).
     [[nodiscard]] long rss_kib() const;
+    /// Context switches (voluntary and not) summed over all threads: each wake-up counts one.
+    [[nodiscard]] std::uint64_t context_switches() const;
 
 private:
     void drain_stderr_loop();
