@@ -86,10 +86,7 @@ client::client(asio::any_io_executor ex, endpoint ep, std::shared_ptr<credential
       opts_(std::move(opts)),
       conn_(ex, ep_.host, ep_.port, ep_.tls ? make_tls_context(opts_.ca_bundle) : nullptr, opts_.io) {}
 
-asio::awaitable<result<http_response>> client::execute_once(const call& c) {
-    auto creds = co_await creds_->current();
-    if (!creds) co_return result<http_response>{{}, std::move(creds.err)};
-
+http_request client::signed_request(const call& c, const sigv4::credentials& creds) const {
     const auto now = std::chrono::system_clock::now() + clock_offset_;
     sigv4::request sr;
     sr.method = std::string(http::to_string(c.method));
@@ -101,7 +98,7 @@ asio::awaitable<result<http_response>> client::execute_once(const call& c) {
     sr.headers.push_back({"x-amz-content-sha256", sr.payload_hash});
     for (const auto& [name, value] : c.headers) sr.headers.push_back({name, value});
     const sigv4::scope scope{sigv4::date_stamp(now), ep_.region, "s3"};
-    const std::string authorization = sigv4::sign(sr, creds.value, scope, sigv4::amz_date(now), sigv4::s3_rules);
+    const std::string authorization = sigv4::sign(sr, creds, scope, sigv4::amz_date(now), sigv4::s3_rules);
 
     http_request req{c.method, c.query.empty() ? c.path : c.path + "?" + c.query, 11};
     for (const auto& h : sr.headers) req.set(h.name, h.value);
@@ -109,16 +106,19 @@ asio::awaitable<result<http_response>> client::execute_once(const call& c) {
     req.set(http::field::user_agent, "scb-backup/" SCB_VERSION);
     req.body() = boost::beast::span<const char>(c.body.data(), c.body.size());
     if (c.method == http::verb::put || !c.body.empty()) req.prepare_payload();
+    return req;
+}
 
+asio::awaitable<result<http_response>> client::deliver(http_request& req, const std::string& operation) {
     auto ex = co_await conn_.send(req, opts_.max_object_size + 64 * 1024);
     if (ex.err) {
-        ex.err.operation = c.operation;
+        ex.err.operation = operation;
         co_return result<http_response>{{}, std::move(ex.err)};
     }
     const unsigned status = ex.response.result_int();
     if (status >= 300) {
         auto err = parse_error_response(status, ex.response.body());
-        err.operation = c.operation;
+        err.operation = operation;
         if (err.code == errc::clock_skew) {
             // Remember how far off we are, from the server's own Date, so the retry is signed right.
             if (auto server_now = parse_http_date(header(ex.response, "Date"))) {
@@ -136,6 +136,13 @@ asio::awaitable<result<http_response>> client::execute_once(const call& c) {
     co_return result<http_response>{std::move(ex.response), {}};
 }
 
+asio::awaitable<result<http_response>> client::execute_once(const call& c) {
+    auto creds = co_await creds_->current();
+    if (!creds) co_return result<http_response>{{}, std::move(creds.err)};
+    auto req = signed_request(c, creds.value);
+    co_return co_await deliver(req, c.operation);
+}
+
 asio::awaitable<result<http_response>> client::execute(call c) {
     auto r = co_await execute_once(c);
     // A skewed clock is fixed by the offset we just learned: try once more at once.
@@ -143,9 +150,8 @@ asio::awaitable<result<http_response>> client::execute(call c) {
     co_return r;
 }
 
-asio::awaitable<result<put_result>> client::put_object(std::string key, std::string_view body, put_options opts) {
-    const auto sha = opts.body_sha256 ? *opts.body_sha256 : crypto::sha256(body);
-    const auto md5 = crypto::md5(body);
+client::call client::put_call(const std::string& key, std::string_view body, const put_options& opts,
+                             const crypto::sha256_digest& sha, const crypto::md5_digest& md5) const {
     // One SHA-256 of the body serves x-amz-content-sha256, the checksum header and the check.
     call c{http::verb::put, ep_.object_path(key), {}, body, {}, "PUT " + key, crypto::hex(sha)};
     c.headers.emplace_back("content-type", opts.content_type);
@@ -153,9 +159,49 @@ asio::awaitable<result<put_result>> client::put_object(std::string key, std::str
         c.headers.emplace_back("content-md5", crypto::base64(md5));
     if (opts.checksum == checksum_mode::both || opts.checksum == checksum_mode::sha256)
         c.headers.emplace_back("x-amz-checksum-sha256", crypto::base64(sha));
-    for (auto& h : opts.extra_headers) c.headers.push_back(h);
+    for (const auto& h : opts.extra_headers) c.headers.push_back(h);
+    return c;
+}
 
-    auto r = co_await execute(std::move(c));
+asio::awaitable<void> client::prepare_put(std::string key, std::string_view body, put_options opts) {
+    prepared_.reset();
+    auto creds = co_await creds_->current();
+    if (!creds) co_return;
+    prepared_put p;
+    p.sha = opts.body_sha256 ? *opts.body_sha256 : crypto::sha256(body);
+    p.md5 = crypto::md5(body);
+    p.request = signed_request(put_call(key, body, opts, p.sha, p.md5), creds.value);
+    p.key = std::move(key);
+    p.body_data = body.data();
+    p.body_size = body.size();
+    p.made = std::chrono::steady_clock::now();
+    p.clock_offset = clock_offset_;
+    prepared_ = std::move(p);
+    conn_.take_back();
+}
+
+asio::awaitable<result<put_result>> client::put_object(std::string key, std::string_view body, put_options opts) {
+    const auto sha = opts.body_sha256 ? *opts.body_sha256 : crypto::sha256(body);
+    std::optional<prepared_put> ready = std::exchange(prepared_, std::nullopt);
+    // The signature is good for 15 minutes; a minute keeps well inside it.
+    if (ready && !(ready->key == key && ready->body_data == body.data() && ready->body_size == body.size() &&
+                   ready->sha == sha && ready->clock_offset == clock_offset_ &&
+                   std::chrono::steady_clock::now() - ready->made < std::chrono::minutes(1)))
+        ready.reset();
+    const auto md5 = ready ? ready->md5 : crypto::md5(body);
+    // (Each call is built before its co_await: g++ 12 destroys temporaries inside one twice.)
+    result<http_response> r;
+    if (ready) {
+        logging::debug("http: PUT ", key, " was signed ahead (prepare_put)");
+        const std::string operation = "PUT " + key;
+        auto send = deliver(ready->request, operation);
+        r = co_await std::move(send);
+    }
+    // Not prepared, or signed with a clock S3 refused: sign now.
+    if (!ready || r.err.code == errc::clock_skew) {
+        auto send = execute(put_call(key, body, opts, sha, md5));
+        r = co_await std::move(send);
+    }
     result<put_result> out;
     if (r.err) {
         out.err = std::move(r.err);

@@ -107,6 +107,13 @@ public:
     /// Every object under the prefix, following continuation tokens.
     boost::asio::awaitable<result<std::vector<object_info>>> list_objects(std::string prefix, int page_size = 1000);
 
+    /// Does the work of a PUT that comes before the first byte goes out (MD5, headers, SigV4
+    /// signature) and takes a parked connection back, so that a later put_object() of the same key
+    /// and the same body buffer (same data pointer, size and SHA-256, same options) only sends.
+    /// For a PUT known to be coming: the daemon calls it when lnd closes its temp file, before the
+    /// rename. One request is kept; it is used once and only for a minute. Failing to get
+    /// credentials here is silent: the PUT itself reports it.
+    boost::asio::awaitable<void> prepare_put(std::string key, std::string_view body, put_options opts);
     /// Nothing more to send for now: keep the connection without watching it (connection::park).
     void park_connection() { conn_.park(); }
 
@@ -125,6 +132,24 @@ private:
         std::string operation;  // for error messages
         std::string payload_hash = {};  // hex SHA-256 of body when the caller has it already
     };
+    /// A PUT signed ahead by prepare_put(), and what put_object() needs to match and check it.
+    /// (As result: the Beast message's implicit move cannot throw, which clang-tidy cannot tell.)
+    struct prepared_put {  // NOLINT(bugprone-exception-escape)
+        std::string key;
+        const char* body_data = nullptr;
+        std::size_t body_size = 0;
+        crypto::sha256_digest sha{};
+        crypto::md5_digest md5{};
+        http_request request;
+        std::chrono::steady_clock::time_point made;
+        std::chrono::seconds clock_offset{0};
+    };
+    [[nodiscard]] call put_call(const std::string& key, std::string_view body, const put_options& opts,
+                                const crypto::sha256_digest& sha, const crypto::md5_digest& md5) const;
+    /// Signs `c` with `creds` as of now (corrected by the learned clock offset).
+    [[nodiscard]] http_request signed_request(const call& c, const sigv4::credentials& creds) const;
+    /// Sends a signed request; a status >= 300 becomes the error S3 named (and teaches the clock offset).
+    boost::asio::awaitable<result<http_response>> deliver(http_request& req, const std::string& operation);
     boost::asio::awaitable<result<http_response>> execute(call c);
     boost::asio::awaitable<result<http_response>> execute_once(const call& c);
 
@@ -133,6 +158,7 @@ private:
     client_options opts_;
     connection conn_;
     std::chrono::seconds clock_offset_{0};
+    std::optional<prepared_put> prepared_;
 };
 
 }  // namespace scb::s3

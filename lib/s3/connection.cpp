@@ -115,8 +115,13 @@ void connection::unpark() noexcept {
     // An idle HTTP connection has nothing to read: readable means the server closed it (EOF, RST).
     pollfd p{fd, POLLIN | POLLRDHUP, 0};
     boost::system::error_code ec;
-    if (::poll(&p, 1, 0) == 0) tcp().socket().assign(parked_protocol_, fd, ec);  // epoll_ctl(ADD)
-    else ec = asio::error::connection_reset;
+    if (::poll(&p, 1, 0) == 0) {
+        tcp().socket().assign(parked_protocol_, fd, ec);  // epoll_ctl(ADD)
+        // Asio forgets that the descriptor is non-blocking and would ask (ioctl) on the first send.
+        if (!ec) tcp().socket().non_blocking(true, ec);
+    } else {
+        ec = asio::error::connection_reset;
+    }
     if (ec) {
         ::close(fd);
         close();

@@ -64,6 +64,11 @@ public:
     /// the server closing it wakes nobody (an idle daemon sleeps without wake-ups). The next send()
     /// takes it back if it is still open and younger than the idle timeout, else connects anew.
     void park();
+    /// A request is coming: take a parked connection back now (the check and epoll_ctl cost tens of
+    /// microseconds), off the request's own path. Nothing happens when it is not parked.
+    void take_back() noexcept {
+        if (parked_fd_ >= 0) unpark();
+    }
     /// How many TCP connections were opened so far (tests and metrics: proves reuse).
     [[nodiscard]] std::uint64_t connects() const noexcept { return connects_; }
 

@@ -29,4 +29,18 @@ T run_coroutine(boost::asio::io_context& ioc, boost::asio::awaitable<T> work,
     return std::move(*value);
 }
 
+inline void run_coroutine(boost::asio::io_context& ioc, boost::asio::awaitable<void> work,
+                          std::chrono::seconds limit = std::chrono::seconds(60)) {
+    std::exception_ptr failure;
+    bool done = false;
+    boost::asio::co_spawn(ioc, std::move(work), [&](std::exception_ptr e) {
+        failure = e;
+        done = true;
+    });
+    ioc.restart();
+    ioc.run_for(limit);
+    if (!done) throw std::runtime_error("coroutine did not finish within the deadline");
+    if (failure) std::rethrow_exception(failure);
+}
+
 }  // namespace scb::test

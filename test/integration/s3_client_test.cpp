@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <memory>
+#include <thread>
 
 using namespace scb;
 using scb::test::run_coroutine;
@@ -164,6 +165,56 @@ TEST_CASE("A parked connection is taken back while open and replaced once the se
         CHECK(c->connects() == 2);
         c->park_connection();
         c.reset();  // destroying a client with a parked connection closes its socket
+    }
+}
+
+TEST_CASE("A PUT signed ahead is sent as signed, for another key or body it is signed anew", "[integration][s3]") {
+    asio::io_context ioc;
+    // The request's x-amz-date tells when it was signed: before or after a pause.
+    auto signed_at = [](const std::string& key) {
+        auto seen = env().requests();
+        for (auto it = seen.rbegin(); it != seen.rend(); ++it)
+            if ((*it)["method"] == "PUT" && (*it)["path"].get<std::string>().ends_with(key))
+                return (*it)["headers"]["x-amz-date"].get<std::string>();
+        return std::string("none");
+    };
+    auto get = [&](s3::client& c, const std::string& key) { return run_coroutine(ioc, c.get_object(key)); };
+    for (const auto& url : {env().http_url(), env().https_url()}) {
+        CAPTURE(url);
+        auto c = make_client(ioc, url, creds(env().secret_key));
+        REQUIRE_FALSE(run_coroutine(ioc, c->put_object("ahead/0", "warm")).err);
+        c->park_connection();
+        const std::string a = sample_body(9000, 1), b = sample_body(9000, 2);
+
+        // Prepared and used: signed before the pause, accepted by the verifying front, same bytes back.
+        run_coroutine(ioc, c->prepare_put("ahead/1", a, s3::put_options{}));
+        std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+        auto after_pause = sigv4::amz_date(std::chrono::system_clock::now());
+        REQUIRE_FALSE(run_coroutine(ioc, c->put_object("ahead/1", a)).err);
+        CHECK(signed_at("ahead/1") < after_pause);
+        CHECK(get(*c, "ahead/1").value == a);
+        CHECK(c->connects() == 1);  // prepare_put took the parked connection back
+
+        // Prepared for body a, asked for another buffer of the same size: b is signed and sent.
+        run_coroutine(ioc, c->prepare_put("ahead/2", a, s3::put_options{}));
+        std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+        after_pause = sigv4::amz_date(std::chrono::system_clock::now());
+        REQUIRE_FALSE(run_coroutine(ioc, c->put_object("ahead/2", b)).err);
+        CHECK(signed_at("ahead/2") >= after_pause);
+        CHECK(get(*c, "ahead/2").value == b);
+
+        // Prepared for one key, asked for another: nothing lands at the prepared key.
+        run_coroutine(ioc, c->prepare_put("ahead/3", a, s3::put_options{}));
+        REQUIRE_FALSE(run_coroutine(ioc, c->put_object("ahead/4", a)).err);
+        CHECK(get(*c, "ahead/4").value == a);
+        CHECK(run_coroutine(ioc, c->head_object("ahead/3")).err.code == s3::errc::no_such_key);
+        // ... and a prepared request is used once: the next PUT of the same key is signed anew.
+        run_coroutine(ioc, c->prepare_put("ahead/5", a, s3::put_options{}));
+        REQUIRE_FALSE(run_coroutine(ioc, c->put_object("ahead/5", a)).err);
+        std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+        after_pause = sigv4::amz_date(std::chrono::system_clock::now());
+        REQUIRE_FALSE(run_coroutine(ioc, c->put_object("ahead/5", a)).err);
+        CHECK(signed_at("ahead/5") >= after_pause);
     }
 }
 
