@@ -6,7 +6,8 @@
 
 namespace scb::watch {
 
-event_summary parse_events(std::span<const std::byte> bytes, int wd, std::string_view name) {
+event_summary parse_events(std::span<const std::byte> bytes, int wd, std::string_view name,
+                           std::string_view temp_name) {
     event_summary s;
     std::size_t pos = 0;
     constexpr std::size_t header = sizeof(inotify_event);
@@ -33,6 +34,10 @@ event_summary parse_events(std::span<const std::byte> bytes, int wd, std::string
             // Events about the watched folder itself. IN_IGNORED also follows an unmount or our own
             // inotify_rm_watch; either way this wd no longer watches anything useful.
             if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT | IN_IGNORED)) s.folder_gone = true;
+            continue;
+        }
+        if (!temp_name.empty() && ev_name == temp_name) {
+            if (ev.mask & IN_CLOSE_WRITE) s.temp_written = true;
             continue;
         }
         if (ev_name != name) continue;

@@ -15,12 +15,14 @@ struct event_summary {
     bool child_appeared = false;  ///< (ancestor mode) `name` got IN_CREATE or IN_MOVED_TO
     bool moved_to = false;        ///< the IN_MOVED_TO part of file_changed (lnd's rename)
     bool close_write = false;     ///< the IN_CLOSE_WRITE part of file_changed (a cp-style write)
+    bool temp_written = false;    ///< `temp_name` got IN_CLOSE_WRITE: lnd wrote its temp file, the rename follows
 };
 
 /// Parses a buffer of struct inotify_event records. Only events of watch `wd` whose name equals `name`
-/// count (temp-dont-use.backup, chan-backup-archives and other names are ignored), plus the watch's own
-/// events (no name) and IN_Q_OVERFLOW. Names may be NUL-padded. A truncated last record is ignored;
-/// never reads outside `bytes`, whatever their alignment.
-event_summary parse_events(std::span<const std::byte> bytes, int wd, std::string_view name);
+/// count (chan-backup-archives and other names are ignored), plus the watch's own events (no name),
+/// IN_Q_OVERFLOW and, when `temp_name` is not empty, IN_CLOSE_WRITE of `temp_name`. Names may be
+/// NUL-padded. A truncated last record is ignored; never reads outside `bytes`, whatever their alignment.
+event_summary parse_events(std::span<const std::byte> bytes, int wd, std::string_view name,
+                           std::string_view temp_name = {});
 
 }  // namespace scb::watch

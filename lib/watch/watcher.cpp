@@ -73,6 +73,7 @@ const char* to_string(change_reason r) noexcept {
         case change_reason::overflow: return "overflow";
         case change_reason::folder_recreated: return "folder_recreated";
         case change_reason::started: return "started";
+        case change_reason::temp_written: return "temp_written";
     }
     return "unknown";
 }
@@ -154,7 +155,7 @@ asio::awaitable<change_reason> watcher::next_change() {
         logging::debug("inotify: read ", n, " bytes");
 
         if (folder_wd_ >= 0) {
-            auto s = parse_events(bytes, folder_wd_, file_name_);
+            auto s = parse_events(bytes, folder_wd_, file_name_, file_name_ == lnd_temp_name ? "" : lnd_temp_name);
             if (s.folder_gone) {
                 // Deleted, moved away or unmounted: whatever the file was, it is not at its path now.
                 drop_folder_watch();
@@ -181,6 +182,7 @@ asio::awaitable<change_reason> watcher::next_change() {
             }
             if (s.moved_to) co_return change_reason::moved_to;
             if (s.close_write) co_return change_reason::close_write;
+            if (s.temp_written) co_return change_reason::temp_written;
         } else if (ancestor_wd_ >= 0) {
             auto s = parse_events(bytes, ancestor_wd_, awaited_child_);
             if (s.folder_gone) drop_ancestor_watch();  // the ancestor itself went: walk further up

@@ -12,8 +12,13 @@
 namespace scb::watch {
 
 /// Why next_change() returned. `started` is never returned by the watcher: it labels the read the
-/// daemon does at start-up.
-enum class change_reason { moved_to, close_write, overflow, folder_recreated, started };
+/// daemon does at start-up. `temp_written` is not a change of the file: lnd closed its temp file
+/// (lnd_temp_name), whose rename over the file follows.
+enum class change_reason { moved_to, close_write, overflow, folder_recreated, started, temp_written };
+
+/// The name of the file lnd writes, fsyncs and renames over channel.backup (chanbackup's
+/// DefaultTempBackupFileName), in the same folder.
+inline constexpr const char* lnd_temp_name = "temp-dont-use.backup";
 
 /// Short name for logs ("moved_to", "folder_recreated"…).
 const char* to_string(change_reason r) noexcept;
@@ -38,7 +43,8 @@ public:
     watcher& operator=(watcher&&) = default;
 
     /// Completes when the file may hold a new version: returns moved_to / close_write for a change of
-    /// the file, overflow if the kernel dropped events, folder_recreated once each time the folder
+    /// the file, temp_written when lnd closed its temp file (only when the same read held no change of
+    /// the file itself), overflow if the kernel dropped events, folder_recreated once each time the folder
     /// comes back after being missing (at start, or deleted/moved away); the caller then re-reads the
     /// file. Several events in one read are reported as one change. While the folder is missing it
     /// watches the nearest existing ancestor for the next path component and descends. Never polls.
@@ -54,6 +60,8 @@ public:
 
     /// The folder being watched for the file.
     const std::filesystem::path& folder() const noexcept { return folder_; }
+    /// Where lnd writes the next version before renaming it over the file.
+    std::filesystem::path temp_path() const { return folder_ / lnd_temp_name; }
 
 private:
     // Tries to watch folder_; if it is missing, watches the nearest existing ancestor instead.

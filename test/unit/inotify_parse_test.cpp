@@ -36,7 +36,8 @@ event_summary parse(const std::vector<std::byte>& buf, std::string_view name = f
 }
 
 bool nothing(const event_summary& s) {
-    return !s.file_changed && !s.overflow && !s.folder_gone && !s.child_appeared && !s.moved_to && !s.close_write;
+    return !s.file_changed && !s.overflow && !s.folder_gone && !s.child_appeared && !s.moved_to && !s.close_write &&
+           !s.temp_written;
 }
 
 }  // namespace
@@ -169,4 +170,36 @@ TEST_CASE("parse_events: truncated input is ignored safely", "[unit][watch]") {
     std::memcpy(lying.data(), &ev, sizeof ev);
     CHECK(nothing(parse(lying)));
     CHECK(nothing(parse_events({}, wd, file)));
+}
+
+TEST_CASE("parse_events: lnd closing its temp file is reported apart from a change of the file", "[unit][watch]") {
+    constexpr std::string_view temp = "temp-dont-use.backup";
+    SECTION("close_write of the temp file alone") {
+        std::vector<std::byte> buf;
+        add(buf, wd, IN_CLOSE_WRITE, temp);
+        auto s = parse_events(buf, wd, file, temp);
+        CHECK(s.temp_written);
+        CHECK_FALSE(s.file_changed);
+        CHECK_FALSE(s.child_appeared);
+        // Without a temp name it is just another name.
+        CHECK(nothing(parse_events(buf, wd, file)));
+    }
+    SECTION("the temp file's close and its rename in one read: both reported") {
+        std::vector<std::byte> buf;
+        add(buf, wd, IN_CLOSE_WRITE, temp);
+        add(buf, wd, IN_MOVED_FROM, temp);
+        add(buf, wd, IN_MOVED_TO, file);
+        auto s = parse_events(buf, wd, file, temp);
+        CHECK(s.temp_written);
+        CHECK(s.moved_to);
+        CHECK(s.file_changed);
+    }
+    SECTION("other events of the temp file, or of another watch, are not a close") {
+        std::vector<std::byte> buf;
+        add(buf, wd, IN_CREATE, temp);
+        add(buf, wd, IN_MOVED_TO, temp);
+        add(buf, wd + 1, IN_CLOSE_WRITE, temp);
+        add(buf, wd, IN_CLOSE_WRITE, "temp-dont-use.backup.old");
+        CHECK(nothing(parse_events(buf, wd, file, temp)));
+    }
 }
