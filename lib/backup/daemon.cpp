@@ -4,6 +4,7 @@
 #include "crypto/hash.hpp"
 #include "logging/logger.hpp"
 #include "naming/object_name.hpp"
+#include "platform/scheduling.hpp"
 #include "watch/watcher.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -29,6 +30,8 @@ namespace scb::backup {
 namespace asio = boost::asio;
 using namespace asio::experimental::awaitable_operators;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// EEVDF's shortest slice: the daemon's work per version is about this long (docs/performance.md).
+constexpr std::chrono::microseconds short_slice{100};
 
 daemon::daemon(asio::any_io_executor ex, s3::client& client, spool::spool& store, daemon_options opts)
     : ex_(ex), client_(client), spool_(store), opts_(std::move(opts)), uploader_(ex, client, store, spool_io_, opts_.upload),
@@ -64,32 +67,68 @@ daemon::~daemon() {
     spool_io_.join();
 }
 
-std::optional<version> daemon::consider(origin why, const char* detail) {
-    auto taken = snapshot::take(opts_.file, snapshot::min_backup_size, opts_.max_size);
-    if (taken.what == snapshot::problem::missing) {
-        if (!missing_logged_) logging::warn(taken.reason, " - waiting for it to appear");
-        missing_logged_ = true;
-        last_identity_.reset();
-        return std::nullopt;
-    }
-    if (taken.what != snapshot::problem::none) {
-        logging::error(taken.reason);
-        return std::nullopt;
-    }
+std::optional<version> daemon::take_staged(origin why) {
+    auto staged = std::exchange(staged_, std::nullopt);
+    if (!staged || why != origin::watch) return std::nullopt;
+    // rename(2) keeps the inode, its size and its mtime: the same identity means the same bytes
+    // (snapshot::take relies on the same check while it reads).
+    auto now = snapshot::stat_identity(opts_.file);
+    if (!now || !(*now == staged->id)) return std::nullopt;
+    last_identity_ = staged->id;
     missing_logged_ = false;
-    last_identity_ = taken.snap.id;
-    const std::string sha = crypto::hex(taken.snap.sha256);
+    return std::move(staged->v);
+}
+
+asio::awaitable<void> daemon::stage(std::filesystem::path temp) {
+    staged_.reset();
+    auto taken = snapshot::take(temp, snapshot::min_backup_size, opts_.max_size);
+    // A temp file that is not a valid backup is judged, and logged, if it ever becomes the file.
+    if (taken.what != snapshot::problem::none) co_return;
+    staged_version s;
+    s.id = taken.snap.id;
+    s.v.sha256 = taken.snap.sha256;
+    s.v.sha256_hex = crypto::hex(taken.snap.sha256);
+    s.v.name = naming::object_name(std::chrono::system_clock::now(), s.v.sha256_hex);
+    s.v.data = std::make_shared<const std::string>(std::move(taken.snap.data));
+    logging::debug("lnd wrote its temp file (", s.v.data->size(), " bytes, sha256 ", s.v.sha256_hex.substr(0, 12),
+                   "): read ahead of its rename");
+    if (s.v.sha256_hex != uploader_.newest_sha()) {
+        auto prepare = uploader_.prepare(s.v);
+        co_await std::move(prepare);
+    }
+    staged_ = std::move(s);
+}
+
+std::optional<version> daemon::consider(origin why, const char* detail) {
+    auto staged = take_staged(why);
+    version v;
+    if (staged) {
+        v = std::move(*staged);
+    } else {
+        auto taken = snapshot::take(opts_.file, snapshot::min_backup_size, opts_.max_size);
+        if (taken.what == snapshot::problem::missing) {
+            if (!missing_logged_) logging::warn(taken.reason, " - waiting for it to appear");
+            missing_logged_ = true;
+            last_identity_.reset();
+            return std::nullopt;
+        }
+        if (taken.what != snapshot::problem::none) {
+            logging::error(taken.reason);
+            return std::nullopt;
+        }
+        missing_logged_ = false;
+        last_identity_ = taken.snap.id;
+        v.sha256 = taken.snap.sha256;
+        v.sha256_hex = crypto::hex(taken.snap.sha256);
+        v.name = naming::object_name(std::chrono::system_clock::now(), v.sha256_hex);
+        v.data = std::make_shared<const std::string>(std::move(taken.snap.data));
+    }
     // The start-up upload always happens; later, content equal to the newest version is skipped.
-    if (why != origin::startup && sha == uploader_.newest_sha()) {
-        logging::info("file rewritten (", detail, ") with unchanged content (sha256 ", sha.substr(0, 12),
+    if (why != origin::startup && v.sha256_hex == uploader_.newest_sha()) {
+        logging::info("file rewritten (", detail, ") with unchanged content (sha256 ", v.sha256_hex.substr(0, 12),
                       "): not uploaded again");
         return std::nullopt;
     }
-    version v;
-    v.name = naming::object_name(std::chrono::system_clock::now(), sha);
-    v.sha256_hex = sha;
-    v.sha256 = taken.snap.sha256;
-    v.data = std::make_shared<const std::string>(std::move(taken.snap.data));
     v.seq = uploader_.submit(v);
     return v;
 }
@@ -121,7 +160,14 @@ asio::awaitable<void> daemon::watch_loop() {
         auto either = watcher.next_change() || reconcile.async_wait(use_tuple);
         auto event = co_await std::move(either);
         if (event.index() == 0) {
-            const char* why = watch::to_string(std::get<0>(event));
+            const auto reason = std::get<0>(event);
+            if (reason == watch::change_reason::temp_written) {
+                // Work done now is work the upload will not wait for once the rename comes.
+                auto prepare = stage(watcher.temp_path());
+                co_await std::move(prepare);
+                continue;
+            }
+            const char* why = watch::to_string(reason);
             if (auto v = consider(origin::watch, why)) {
                 // Step aside: the uploader, woken by submit(), puts the PUT on the wire before this
                 // loop logs, wakes the spool thread and re-arms its watch (each costs microseconds).
@@ -160,6 +206,10 @@ asio::awaitable<void> daemon::heartbeat_loop() {
 
 asio::awaitable<int> daemon::run() {
     asio::signal_set signals(ex_, SIGINT, SIGTERM);
+    // This thread sleeps until lnd writes, then has ~100 us of work that the upload waits for: ask
+    // the scheduler to run it as soon as it wakes rather than after the writer's time slice.
+    if (auto slice = platform::request_short_slice(short_slice); !slice.applied)
+        logging::debug("short scheduler time slice not requested: ", slice.detail);
 
     auto leftovers = spool_.pending();
     if (!leftovers.empty())

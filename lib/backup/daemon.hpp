@@ -49,9 +49,13 @@ public:
 
 private:
     enum class origin { startup, watch, reconcile };
-    /// Reads the file and submits it when it is a new, valid version. True when submitted.
     /// Reads the file; a new version is submitted to the uploader and returned.
     std::optional<version> consider(origin why, const char* detail);
+    /// lnd closed its temp file: read it now and have its PUT signed, so that when the rename makes
+    /// it the file, consider() only checks that it is the same inode, size and mtime and submits it.
+    boost::asio::awaitable<void> stage(std::filesystem::path temp);
+    /// The staged version, if the file is now the temp file that stage() read (it is used once).
+    std::optional<version> take_staged(origin why);
     /// What follows a new version off the upload's critical path: the log line, health, spool copy.
     void record(const version& v, const char* detail);
     /// consider() then record(); true for a new version.
@@ -68,6 +72,11 @@ private:
     boost::asio::thread_pool spool_io_{1};
     uploader uploader_;
     std::optional<snapshot::identity> last_identity_;
+    struct staged_version {
+        snapshot::identity id;  // of the temp file when it was read
+        version v;
+    };
+    std::optional<staged_version> staged_;
     bool missing_logged_ = false;
     boost::asio::cancellation_signal watchdog_stop_;
     boost::asio::cancellation_signal heartbeat_stop_;

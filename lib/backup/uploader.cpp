@@ -65,6 +65,10 @@ void uploader::keep_copy(const version& v) {
     });
 }
 
+asio::awaitable<void> uploader::prepare(const version& v) {
+    return client_.prepare_put(opts_.prefix + v.name, *v.data, put_options_for(v));
+}
+
 void trim_spool(const spool::spool& store, std::size_t max_files) {
     auto dropped = store.trim(max_files);
     if (dropped.empty()) return;

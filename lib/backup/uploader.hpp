@@ -67,6 +67,10 @@ public:
     /// a newer one) first. Separate from submit() so that the caller can let the upload start first:
     /// waking the spool thread costs the io_context thread tens of microseconds on a VM.
     void keep_copy(const version& v);
+    /// A version that is about to be submitted (lnd closed its temp file; the rename follows): signs
+    /// its PUT and takes the parked connection back now, so that the upload only has to send
+    /// (s3::client::prepare_put). `v.data` must stay the buffer later submitted.
+    boost::asio::awaitable<void> prepare(const version& v);
     /// SHA-256 of the newest version accepted (waiting, in flight or confirmed); empty if none.
     [[nodiscard]] const std::string& newest_sha() const noexcept;
     /// True when nothing waits and nothing is in flight.

@@ -44,6 +44,42 @@ TEST_CASE("The daemon uploads the file at start and after an lnd-style swap", "[
     CHECK((st.st_mode & 0777) == 0700);
 }
 
+TEST_CASE("lnd's temp file is read and its PUT signed before the rename, another file renamed in is read anew",
+          "[integration][daemon]") {
+    daemon_fixture f;
+    f.lnd.swap(lnd_simulator::content(0));
+    auto d = f.start({"run", "--log-level", "debug"});
+    REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
+
+    // lnd's sequence with a pause before the rename, so that the daemon sees the close on its own.
+    const auto v1 = lnd_simulator::content(1);
+    f.lnd.write_temp(v1);
+    REQUIRE(d->wait_for_stderr("read ahead of its rename", 10s));
+    f.lnd.rename_temp();
+    REQUIRE(f.wait_for_content(v1));
+    CHECK(d->wait_for_stderr("was signed ahead", 5s));
+
+    // The temp file is read, then something else is renamed over channel.backup: what gets uploaded
+    // is what the file holds, not what was read ahead.
+    const auto staged = lnd_simulator::content(2);
+    f.lnd.write_temp(staged);
+    REQUIRE(eventually([&] {
+        const auto log = d->stderr_text();
+        return log.find("read ahead of its rename") != log.rfind("read ahead of its rename");  // twice
+    }));
+    const auto other = lnd_simulator::content(3);
+    const auto other_temp = f.lnd.folder() / "restored.tmp";
+    write_plain(other_temp, other);
+    std::filesystem::rename(other_temp, f.lnd.file());
+    REQUIRE(f.wait_for_content(other));
+    // Then the read-ahead file itself arrives: it is read again (its read-ahead was dropped) and uploaded.
+    f.lnd.rename_temp();
+    REQUIRE(f.wait_for_content(staged));
+    CHECK(f.count_with_sha(other) == 1);
+    CHECK(f.objects().size() == 4);
+    CHECK(eventually([&] { return f.spool_files() == 0; }));
+}
+
 TEST_CASE("A file copied over channel.backup (close_write) is uploaded", "[integration][daemon]") {
     daemon_fixture f;
     f.lnd.swap(lnd_simulator::content(0));

@@ -11,8 +11,8 @@ lnd_simulator::lnd_simulator(std::filesystem::path folder) : folder_(std::move(f
     std::filesystem::create_directories(folder_);
 }
 
-void lnd_simulator::swap(const std::string& content) const {
-    const auto temp = folder_ / "temp-dont-use.backup";
+void lnd_simulator::write_temp(const std::string& content) const {
+    const auto temp = this->temp();
     int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) throw std::runtime_error("cannot create " + temp.string());
     for (std::size_t done = 0; done < content.size();) {
@@ -25,8 +25,9 @@ void lnd_simulator::swap(const std::string& content) const {
     }
     ::fsync(fd);
     ::close(fd);
-    std::filesystem::rename(temp, file());
 }
+
+void lnd_simulator::rename_temp() const { std::filesystem::rename(temp(), file()); }
 
 std::string lnd_simulator::content(int n, std::size_t size) {
     std::string s = "lnd-scb-version-" + std::to_string(n) + ":";
