@@ -153,7 +153,10 @@ class SyscallTrace:
     linux-perf only; the filter keeps the cost to a few microseconds per event."""
 
     NR = {"rename": 82, "read": 0, "sendmsg": 46, "writev": 20}
-    LINE = re.compile(r"^\s*(\d+)/(\d+)\s+(\d+)\.(\d{9}):\s+NR (\d+) ")
+    LINE = re.compile(r"^\s*(\d+)/(\d+)\s+(\d+)\.(\d{9}):\s+NR (\d+) \(([0-9a-f]+), [0-9a-f]+, ([0-9a-f]+)")
+    # The daemon reads inotify events into a 16 KiB buffer (lib/watch/watcher.cpp); a read of that
+    # size is the event, not the file (which it may be reading ahead when lnd's temp file closed).
+    EVENT_READ_SIZE = "4000"
 
     def __init__(self, path):
         self.path = path
@@ -175,8 +178,10 @@ class SyscallTrace:
         for line in out.splitlines():
             m = self.LINE.match(line)
             if m:
-                ev.append((int(m.group(1)), int(m.group(2)), int(m.group(3)) * 10**9 + int(m.group(4)),
-                           int(m.group(5))))
+                nr = int(m.group(5))
+                if nr == self.NR["read"] and m.group(7) != self.EVENT_READ_SIZE:
+                    continue
+                ev.append((int(m.group(1)), int(m.group(2)), int(m.group(3)) * 10**9 + int(m.group(4)), nr))
         kernel, code = [], []
         renames = [i for i, e in enumerate(ev) if e[1] == driver_tid and e[3] == self.NR["rename"]]
         for k, i in enumerate(renames):
