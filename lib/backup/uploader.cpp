@@ -23,6 +23,7 @@ uploader::uploader(asio::any_io_executor ex, s3::client& client, spool::spool& s
       spool_io_(spool_io),
       opts_(std::move(opts)),
       backoff_(opts_.retry_min, opts_.retry_max),
+      spool_delay_(ex),
       wake_(ex, steady_clock::time_point::max()),
       retry_timer_(ex) {}
 
@@ -49,20 +50,39 @@ std::uint64_t uploader::submit(version v) {
 }
 
 void uploader::keep_copy(const version& v) {
-    // The spool copy is what survives a crash or an outage; write it off this thread. The pool
-    // has one thread, so a later delete of the same name always runs after this write. A version
-    // S3 confirmed before the pool got to it needs no copy: fsync only what must be durable.
-    asio::post(spool_io_, [this, name = v.name, data = v.data, seq = v.seq] {
-        if (seq != 0 && seq <= confirmed_seq_.load()) {
-            logging::debug("spool: ", name, " is in S3 already; no copy written");
-            return;
-        }
-        if (auto ec = spool_.write(name, *data))
-            logging::error("cannot write the spool copy ", (spool_.dir() / name).string(), ": ", ec.message(),
-                           " - the upload goes on from memory, but this version is not safe across a restart");
-        trim_spool(spool_, opts_.spool_max_files);
-        if (on_spool_change) on_spool_change();
+    if (v.seq != 0 && v.seq <= confirmed_seq_.load()) return;  // S3 has it already
+    unspooled_.push_back(v);
+    if (unspooled_.size() > 1) return;  // the timer runs for the oldest one
+    spool_delay_.expires_after(opts_.spool_delay);
+    spool_delay_.async_wait([this](const boost::system::error_code& ec) {
+        if (!ec) spool_unconfirmed();  // (with an error `this` may be gone: the io_context is stopping)
     });
+}
+
+void uploader::spool_unconfirmed() {
+    spool_delay_.cancel();
+    for (auto& v : std::exchange(unspooled_, {})) {
+        // The spool copy is what survives a crash or an outage; write it off this thread. The pool
+        // has one thread, so a later delete of the same name always runs after this write. A
+        // version S3 confirmed before the pool got to it needs no copy: fsync only what must be durable.
+        asio::post(spool_io_, [this, name = std::move(v.name), data = std::move(v.data), seq = v.seq] {
+            if (seq != 0 && seq <= confirmed_seq_.load()) {
+                logging::debug("spool: ", name, " is in S3 already; no copy written");
+                return;
+            }
+            if (auto ec = spool_.write(name, *data))
+                logging::error("cannot write the spool copy ", (spool_.dir() / name).string(), ": ", ec.message(),
+                               " - the upload goes on from memory, but this version is not safe across a restart");
+            trim_spool(spool_, opts_.spool_max_files);
+            if (on_spool_change) on_spool_change();
+        });
+    }
+}
+
+void uploader::drop_unspooled_through(std::uint64_t seq) {
+    std::erase_if(unspooled_, [seq](const version& v) { return v.seq <= seq; });
+    // A cancelled timer would still wake an idle daemon at its old deadline (see run()).
+    if (unspooled_.empty()) spool_delay_.cancel();
 }
 
 asio::awaitable<void> uploader::prepare(const version& v) {
@@ -123,12 +143,14 @@ void uploader::forget_spooled(std::vector<std::string> names) {
 }
 
 void uploader::finish() {
+    spool_unconfirmed();  // what is not in S3 by now must survive the exit
     closing_ = true;
     wake_.cancel();
     retry_timer_.cancel();
 }
 
 void uploader::abort() {
+    spool_unconfirmed();
     aborted_ = true;
     closing_ = true;
     abort_.emit(asio::cancellation_type::terminal);
@@ -206,6 +228,7 @@ asio::awaitable<void> uploader::upload_with_retries(version job) {
         if (!put.err) {
             confirmed_sha_ = job.sha256_hex;
             if (job.seq > confirmed_seq_.load()) confirmed_seq_.store(job.seq);
+            drop_unspooled_through(job.seq);
             logging::info("uploaded ", key, " (", ev.bytes, " bytes, sha256 ", job.sha256_hex.substr(0, 12), ", ",
                           ev.duration.count(), " ms)");
             auto done = std::move(superseded_);
@@ -218,6 +241,7 @@ asio::awaitable<void> uploader::upload_with_retries(version job) {
             logging::warn("upload of ", key, " aborted at shutdown; it stays in the spool for the next start");
             co_return;
         }
+        spool_unconfirmed();  // S3 may be down for long: from now on this version lives in the spool
         const bool retryable = s3::is_retryable(put.err.code);
         auto wait = backoff_.delay(attempt);
         if (!retryable) wait = std::max(wait, std::min(opts_.fatal_retry_min, opts_.retry_max));

@@ -35,6 +35,10 @@ struct uploader_options {
     std::chrono::milliseconds fatal_retry_min{60'000};
     // After each spool write, the oldest spool files beyond this many are deleted (never the newest).
     std::size_t spool_max_files = 100;
+    // A new version is written to the spool only if S3 has not confirmed it (or a newer one) this
+    // long after it was submitted, or at once when an attempt fails or at shutdown: the spool's
+    // fsync would otherwise compete with the upload it protects (docs/performance.md).
+    std::chrono::milliseconds spool_delay{1000};
 };
 
 /// What happened to an upload, for logs, health and metrics.
@@ -63,9 +67,9 @@ public:
     /// waiting. Returns its number (version::seq), which the caller stores in its copy before
     /// passing that to keep_copy().
     std::uint64_t submit(version v);
-    /// Writes the spool copy of a submitted version on the spool thread, unless S3 confirmed it (or
-    /// a newer one) first. Separate from submit() so that the caller can let the upload start first:
-    /// waking the spool thread costs the io_context thread tens of microseconds on a VM.
+    /// Keeps a submitted version safe across a restart: its spool copy is written (on the spool
+    /// thread) unless S3 confirms it, or a newer one, within spool_delay; at once if an attempt fails
+    /// first or the uploader is stopped.
     void keep_copy(const version& v);
     /// A version that is about to be submitted (lnd closed its temp file; the rename follows): signs
     /// its PUT and takes the parked connection back now, so that the upload only has to send
@@ -92,6 +96,10 @@ private:
     std::optional<version> take_next();
     bool load(version& v);
     void forget_spooled(std::vector<std::string> names);
+    /// Hands every version still waiting for its spool copy to the spool thread.
+    void spool_unconfirmed();
+    /// S3 confirmed `seq`: it and every older version waiting for a spool copy need none.
+    void drop_unspooled_through(std::uint64_t seq);
     boost::asio::awaitable<void> upload_with_retries(version job);
     boost::asio::awaitable<void> put_latest(version job);
     [[nodiscard]] s3::put_options put_options_for(const version& v) const;
@@ -111,6 +119,8 @@ private:
     // Highest seq S3 confirmed: the spool thread skips writing a copy that is already safe in S3.
     std::atomic<std::uint64_t> confirmed_seq_{0};
     std::vector<std::string> superseded_;  // spool names to delete once a newer version is confirmed
+    std::vector<version> unspooled_;       // submitted, no spool copy yet (waiting for spool_delay)
+    boost::asio::steady_timer spool_delay_;
 
     boost::asio::steady_timer wake_;   // a condition variable: cancelled when work or finish() arrives
     boost::asio::steady_timer retry_timer_;  // backoff between attempts

@@ -275,9 +275,11 @@ TEST_CASE("Spool full, then read-only: a clear error, the upload still happens f
     REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
     REQUIRE(eventually([&] { return f.spooled_versions() == 0; }));
 
-    // Full: the spool write fails with ENOSPC, the upload goes on from memory.
+    // Full: the spool write fails with ENOSPC, the upload goes on from memory. (A version is
+    // spooled only when S3 does not confirm it at once: the first attempt of each fails here.)
     const auto filler = fill(f.spool);
     const auto v1 = lnd_simulator::content(1, 8000);
+    f.s3.control("POST", "/faults", R"({"count":1,"kind":"status500"})");
     f.lnd.swap(v1);
     CHECK(d->wait_for_stderr("No space left on device", 10s));
     CHECK_THAT(d->stderr_text(), Catch::Contains("cannot write the spool copy") &&
@@ -289,6 +291,7 @@ TEST_CASE("Spool full, then read-only: a clear error, the upload still happens f
     fs::remove(filler);
     spool_fs.remount_ro(options);
     const auto v2 = lnd_simulator::content(2);
+    f.s3.control("POST", "/faults", R"({"count":1,"kind":"status500"})");
     f.lnd.swap(v2);
     CHECK(d->wait_for_stderr("Read-only file system", 10s));
     CHECK(f.wait_for_content(v2));
