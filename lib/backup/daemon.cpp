@@ -67,6 +67,14 @@ daemon::~daemon() {
     spool_io_.join();
 }
 
+std::string daemon::next_name(const std::string& sha256_hex) {
+    using std::chrono::milliseconds;
+    auto t = std::chrono::time_point_cast<milliseconds>(std::chrono::system_clock::now());
+    if (t <= last_name_time_) t = std::chrono::time_point_cast<milliseconds>(last_name_time_) + milliseconds(1);
+    last_name_time_ = t;
+    return naming::object_name(t, sha256_hex);
+}
+
 std::optional<version> daemon::take_staged(origin why) {
     auto staged = std::exchange(staged_, std::nullopt);
     if (!staged || why != origin::watch) return std::nullopt;
@@ -88,7 +96,7 @@ asio::awaitable<void> daemon::stage(std::filesystem::path temp) {
     s.id = taken.snap.id;
     s.v.sha256 = taken.snap.sha256;
     s.v.sha256_hex = crypto::hex(taken.snap.sha256);
-    s.v.name = naming::object_name(std::chrono::system_clock::now(), s.v.sha256_hex);
+    s.v.name = next_name(s.v.sha256_hex);
     s.v.data = std::make_shared<const std::string>(std::move(taken.snap.data));
     logging::debug("lnd wrote its temp file (", s.v.data->size(), " bytes, sha256 ", s.v.sha256_hex.substr(0, 12),
                    "): read ahead of its rename");
@@ -120,7 +128,7 @@ std::optional<version> daemon::consider(origin why, const char* detail) {
         last_identity_ = taken.snap.id;
         v.sha256 = taken.snap.sha256;
         v.sha256_hex = crypto::hex(taken.snap.sha256);
-        v.name = naming::object_name(std::chrono::system_clock::now(), v.sha256_hex);
+        v.name = next_name(v.sha256_hex);
         v.data = std::make_shared<const std::string>(std::move(taken.snap.data));
     }
     // The start-up upload always happens; later, content equal to the newest version is skipped.

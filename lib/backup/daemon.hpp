@@ -56,6 +56,9 @@ private:
     boost::asio::awaitable<void> stage(std::filesystem::path temp);
     /// The staged version, if the file is now the temp file that stage() read (it is used once).
     std::optional<version> take_staged(origin why);
+    /// The object name of a new version: its time is now, but always after the previous name's, so
+    /// that names sort in the order versions were seen even two within a millisecond.
+    std::string next_name(const std::string& sha256_hex);
     /// What follows a new version off the upload's critical path: the log line, health, spool copy.
     void record(const version& v, const char* detail);
     /// consider() then record(); true for a new version.
@@ -72,6 +75,7 @@ private:
     boost::asio::thread_pool spool_io_{1};
     uploader uploader_;
     std::optional<snapshot::identity> last_identity_;
+    std::chrono::system_clock::time_point last_name_time_{};
     struct staged_version {
         snapshot::identity id;  // of the temp file when it was read
         version v;
