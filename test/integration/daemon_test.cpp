@@ -80,6 +80,35 @@ TEST_CASE("lnd's temp file is read and its PUT signed before the rename, another
     CHECK(eventually([&] { return f.spool_files() == 0; }));
 }
 
+TEST_CASE("A version S3 confirms at once is never written to the spool, one it refuses is", "[integration][daemon]") {
+    daemon_fixture f;
+    f.lnd.swap(lnd_simulator::content(0));
+    auto d = f.start();
+    REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
+    REQUIRE(eventually([&] { return f.spool_files() == 0; }));
+    // Creating, renaming or deleting a file in the spool folder changes its mtime.
+    auto spool_mtime = [&] {
+        struct stat st{};
+        REQUIRE(::stat(f.spool.c_str(), &st) == 0);
+        return st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec;
+    };
+    const auto before = spool_mtime();
+    for (int i = 1; i <= 5; ++i) {
+        f.lnd.swap(lnd_simulator::content(i));
+        REQUIRE(f.wait_for_content(lnd_simulator::content(i)));
+    }
+    std::this_thread::sleep_for(1500ms);  // past the 1 s after which an unconfirmed version is spooled
+    CHECK(spool_mtime() == before);
+
+    // Refused: spooled once the attempt failed, kept until S3 takes it.
+    f.s3.control("POST", "/faults", R"({"count":3,"kind":"status500"})");
+    f.lnd.swap(lnd_simulator::content(6));
+    REQUIRE(d->wait_for_stderr("upload failed (attempt 1)", 10s));
+    CHECK(eventually([&] { return f.spooled_versions() == 1; }, 5s));
+    CHECK(f.wait_for_content(lnd_simulator::content(6)));
+    CHECK(eventually([&] { return f.spool_files() == 0; }));
+}
+
 TEST_CASE("A file copied over channel.backup (close_write) is uploaded", "[integration][daemon]") {
     daemon_fixture f;
     f.lnd.swap(lnd_simulator::content(0));
