@@ -10,6 +10,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+
 namespace scb::backup {
 
 namespace asio = boost::asio;
@@ -79,8 +81,10 @@ void uploader::spool_unconfirmed() {
     }
 }
 
-void uploader::drop_unspooled_through(std::uint64_t seq) {
-    std::erase_if(unspooled_, [seq](const version& v) { return v.seq <= seq; });
+void uploader::drop_unspooled(std::uint64_t confirmed_seq, const std::vector<std::string>& deleted) {
+    std::erase_if(unspooled_, [&](const version& v) {
+        return v.seq <= confirmed_seq || std::find(deleted.begin(), deleted.end(), v.name) != deleted.end();
+    });
     // A cancelled timer would still wake an idle daemon at its old deadline (see run()).
     if (unspooled_.empty()) spool_delay_.cancel();
 }
@@ -228,12 +232,13 @@ asio::awaitable<void> uploader::upload_with_retries(version job) {
         if (!put.err) {
             confirmed_sha_ = job.sha256_hex;
             if (job.seq > confirmed_seq_.load()) confirmed_seq_.store(job.seq);
-            drop_unspooled_through(job.seq);
             logging::info("uploaded ", key, " (", ev.bytes, " bytes, sha256 ", job.sha256_hex.substr(0, 12), ", ",
                           ev.duration.count(), " ms)");
             auto done = std::move(superseded_);
             superseded_.clear();
             done.push_back(job.name);
+            // Copies not written yet and now deleted, or older than this one, need writing no more.
+            drop_unspooled(job.seq, done);
             forget_spooled(std::move(done));
             co_return;
         }

@@ -98,8 +98,9 @@ private:
     void forget_spooled(std::vector<std::string> names);
     /// Hands every version still waiting for its spool copy to the spool thread.
     void spool_unconfirmed();
-    /// S3 confirmed `seq`: it and every older version waiting for a spool copy need none.
-    void drop_unspooled_through(std::uint64_t seq);
+    /// S3 confirmed `confirmed_seq`: it, every older version and every one whose spool copy is being
+    /// deleted (`deleted`: superseded by a newer one) need no spool copy written any more.
+    void drop_unspooled(std::uint64_t confirmed_seq, const std::vector<std::string>& deleted);
     boost::asio::awaitable<void> upload_with_retries(version job);
     boost::asio::awaitable<void> put_latest(version job);
     [[nodiscard]] s3::put_options put_options_for(const version& v) const;
