@@ -109,6 +109,25 @@ TEST_CASE("A version S3 confirms at once is never written to the spool, one it r
     CHECK(eventually([&] { return f.spool_files() == 0; }));
 }
 
+TEST_CASE("Swaps while each upload takes half a second: the spool ends empty, the newest version in S3",
+          "[integration][daemon]") {
+    // Uploads slower than swaps but faster than the 1 s spool delay: versions superseded (and
+    // their spool copies deleted) at one confirmation must not be written when the delay runs out
+    // during the next upload, or they stay in the spool for good.
+    daemon_fixture f;
+    f.lnd.swap(lnd_simulator::content(0));
+    auto d = f.start();
+    REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
+    f.s3.control("POST", "/faults", R"({"count":20,"kind":"slow","ms":500})");
+    for (int i = 1; i <= 40; ++i) {
+        f.lnd.swap(lnd_simulator::content(i));
+        std::this_thread::sleep_for(50ms);
+    }
+    CHECK(f.wait_for_content(lnd_simulator::content(40), 30s));
+    CHECK(eventually([&] { return f.spool_files() == 0; }, 15s));
+    f.s3.control("DELETE", "/faults");
+}
+
 TEST_CASE("A file copied over channel.backup (close_write) is uploaded", "[integration][daemon]") {
     daemon_fixture f;
     f.lnd.swap(lnd_simulator::content(0));

@@ -10,6 +10,7 @@ import { sendError, MESSAGES } from './s3-errors.mjs';
 const MAX_RECORDS = 1000;
 const FAULT_KINDS = new Set([
   'status500', 'slowdown', 'reset', 'stall', 'skew', 'baddigest', 'garbage', 'badetag', 'noetag', 'endlessheader',
+  'slow',
 ]);
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect',
@@ -81,7 +82,7 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
     for (const f of faults) {
       if (f.remaining > 0 && (!f.match || path.includes(f.match))) {
         f.remaining -= 1;
-        return f.kind;
+        return f;
       }
     }
     return null;
@@ -130,7 +131,8 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
     };
     // A front whose clock is off says so in every Date header it writes itself, as a real server would.
     if (clockOffsetMs !== 0) res.setHeader('Date', frontNow().toUTCString());
-    const fault = takeFault(req);
+    const armed = takeFault(req);
+    const fault = armed?.kind ?? null;
     if (fault) {
       rec.fault = fault;
       switch (fault) {
@@ -174,6 +176,10 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
           stalled.add(req.socket);
           req.socket.on('close', () => stalled.delete(req.socket));
           return done(null);
+        case 'slow':
+          // A slow but working server: wait, then verify and store as usual.
+          await new Promise((resolve) => setTimeout(resolve, armed.ms));
+          break;
         default:
           break;
       }
@@ -272,11 +278,12 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
       }
       return n;
     },
-    addFault({ count = 1, kind, match }) {
+    addFault({ count = 1, kind, match, ms = 1000 }) {
       if (!FAULT_KINDS.has(kind)) throw new Error(`unknown fault kind "${kind}" (one of ${[...FAULT_KINDS].join(', ')})`);
       if (!Number.isInteger(count) || count < 1) throw new Error('count must be a positive integer');
       if (match !== undefined && typeof match !== 'string') throw new Error('match must be a string');
-      faults.push({ kind, remaining: count, match: match || null });
+      if (!Number.isInteger(ms) || ms < 0) throw new Error('ms must be a non-negative integer');
+      faults.push({ kind, remaining: count, match: match || null, ...(kind === 'slow' ? { ms } : {}) });
     },
     /** Sets the front's clock to real time + offsetMs (SigV4 skew check and Date headers). */
     setClockOffset(offsetMs) {

@@ -283,6 +283,13 @@ describe('s3env front', () => {
       const ok = await s3Request({ ...conn({ agent: false }), path });
       assert.equal(ok.status, 200, `${kind} cleared`);
     }
+    // slow: answered as usual, only later
+    await control(env, 'POST', '/faults', { count: 1, kind: 'slow', ms: 300 });
+    const t0 = Date.now();
+    const slow = await s3Request({ ...conn({ agent: false }), path });
+    assert.equal(slow.status, 200, 'slow still answers');
+    assert.ok(Date.now() - t0 >= 290, `slow took ${Date.now() - t0} ms`);
+    assert.equal((await control(env, 'POST', '/faults', { count: 1, kind: 'slow', ms: -1 })).status, 400);
     for (const kind of ['reset', 'garbage']) {
       await control(env, 'POST', '/faults', { count: 1, kind });
       await assert.rejects(s3Request({ ...conn({ agent: false }), path }), kind);
