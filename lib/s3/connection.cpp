@@ -213,7 +213,7 @@ asio::awaitable<exchange_result> connection::exchange(http_request& req, std::si
 
 asio::awaitable<exchange_result> connection::send(http_request& req, std::size_t body_limit) {
     if (open_ && std::chrono::steady_clock::now() - last_used_ > timeouts_.idle) close();
-    if (parked_fd_ >= 0) unpark();
+    take_back();
     const bool reused = open_;
     if (!open_) {
         if (auto e = co_await connect()) co_return exchange_result{std::move(e), {}};
