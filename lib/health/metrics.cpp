@@ -1,5 +1,7 @@
 #include "health/metrics.hpp"
 
+#include "logging/escape.hpp"
+
 #include <algorithm>
 #include <charconv>
 
@@ -44,14 +46,35 @@ double unix_seconds(wall_clock::time_point t) {
     return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
+/// Seconds from `since` to `now`; never negative, as the wall clock may step back (NTP).
+double age_seconds(wall_clock::time_point since, wall_clock::time_point now) {
+    return std::max(0.0, std::chrono::duration<double>(now - since).count());
+}
+
+/// "12 s": whole seconds, as the health line gives them.
+std::string whole_seconds(double s) { return std::to_string(static_cast<long long>(s)) + " s"; }
+
+constexpr std::array all_conditions{file_condition::ok, file_condition::missing, file_condition::unreadable,
+                                    file_condition::refused};
+
 }  // namespace
+
+std::string_view name(file_condition c) noexcept {
+    switch (c) {
+    case file_condition::ok: return "ok";
+    case file_condition::missing: return "missing";
+    case file_condition::unreadable: return "unreadable";
+    case file_condition::refused: return "refused";
+    }
+    return "unknown";
+}
 
 void state::version_seen(std::string sha256_hex, wall_clock::time_point when) {
     std::lock_guard lock(mutex_);
     ++versions_seen_;
     newest_sha_ = std::move(sha256_hex);
-    newest_seen_at_ = when;
-    newest_in_s3_ = false;
+    // S3 has been behind since the first change it did not get, not since the latest one.
+    if (!version_waiting_since_ || when < *version_waiting_since_) version_waiting_since_ = when;
 }
 
 void state::upload_succeeded(std::string_view sha256_hex, std::size_t bytes, std::chrono::duration<double> took,
@@ -68,7 +91,7 @@ void state::upload_succeeded(std::string_view sha256_hex, std::size_t bytes, std
     last_success_ = when;
     failing_.reset();
     // A leftover from an earlier run, or a version superseded meanwhile, does not confirm the newest one.
-    if (sha256_hex == newest_sha_) newest_in_s3_ = true;
+    if (sha256_hex == newest_sha_) version_waiting_since_.reset();
 }
 
 void state::upload_failed(std::string_view code_label, std::string reason) {
@@ -76,7 +99,25 @@ void state::upload_failed(std::string_view code_label, std::string reason) {
     auto it = uploads_failed_.find(code_label);
     if (it == uploads_failed_.end()) it = uploads_failed_.emplace(std::string(code_label), 0).first;
     ++it->second;
-    failing_ = std::move(reason);
+    failing_ = logging::printable(reason);
+}
+
+void state::file_state(file_condition c, std::string detail, wall_clock::time_point when) {
+    std::lock_guard lock(mutex_);
+    // From one problem to another (missing, then unreadable) S3 stays behind since the first.
+    if (file_ == file_condition::ok && c != file_condition::ok) file_bad_since_ = when;
+    file_ = c;
+    file_detail_ = c == file_condition::ok ? std::string() : logging::printable(detail);
+}
+
+void state::spool_state(bool ok, std::string detail, wall_clock::time_point when) {
+    std::lock_guard lock(mutex_);
+    if (ok) {
+        spool_broken_.reset();
+        return;
+    }
+    if (!spool_broken_) spool_broken_since_ = when;  // still the same outage: keep its start
+    spool_broken_ = logging::printable(detail);
 }
 
 void state::set_pending_spool_files(std::size_t n) {
@@ -84,10 +125,10 @@ void state::set_pending_spool_files(std::size_t n) {
     pending_spool_files_ = n;
 }
 
-double state::unbacked_age_seconds(wall_clock::time_point now) const {
-    if (newest_in_s3_) return 0;
-    // The wall clock may step back (NTP): never report a negative age.
-    return std::max(0.0, std::chrono::duration<double>(now - newest_seen_at_).count());
+std::optional<wall_clock::time_point> state::unbacked_since() const {
+    std::optional<wall_clock::time_point> since = version_waiting_since_;
+    if (file_ != file_condition::ok && (!since || file_bad_since_ < *since)) since = file_bad_since_;
+    return since;
 }
 
 std::string state::render_prometheus(wall_clock::time_point now) const {
@@ -129,24 +170,43 @@ std::string state::render_prometheus(wall_clock::time_point now) const {
            "Unix time of the last upload confirmed by S3 (0 before the first).");
     sample(out, "last_success_timestamp_seconds", "", last_success_ ? number(unix_seconds(*last_success_)) : "0");
 
-    header(out, "unbacked_version_age_seconds", "gauge",
-           "Seconds the newest version has waited for S3 (0 when it is in S3).");
-    sample(out, "unbacked_version_age_seconds", "", number(unbacked_age_seconds(now)));
+    const auto since = unbacked_since();
+    header(out, "oldest_unbacked_change_age_seconds", "gauge",
+           "Seconds since the oldest change of the file that S3 does not have yet (0 when S3 has its newest state).");
+    sample(out, "oldest_unbacked_change_age_seconds", "", number(since ? age_seconds(*since, now) : 0));
 
     header(out, "upload_failing", "gauge", "1 while the last upload attempt failed, else 0.");
     sample(out, "upload_failing", "", failing_ ? "1" : "0");
+
+    header(out, "file_state", "gauge", "1 for the watched file's current state, 0 for the others.");
+    for (auto c : all_conditions)
+        sample(out, "file_state", "reason=\"" + std::string(name(c)) + "\"", c == file_ ? "1" : "0");
+
+    header(out, "spool_ok", "gauge", "1 while the spool folder works, 0 while it is broken.");
+    sample(out, "spool_ok", "", spool_broken_ ? "0" : "1");
     return out;
 }
 
 std::pair<bool, std::string> state::health(wall_clock::time_point now, std::chrono::seconds stale_after) const {
     std::lock_guard lock(mutex_);
-    if (failing_) return {false, "upload failing: " + *failing_};
-    const double age = unbacked_age_seconds(now);
-    if (!newest_in_s3_ && age > static_cast<double>(stale_after.count())) {
+    const auto limit = static_cast<double>(stale_after.count());
+    const std::string stale = ", stale after " + std::to_string(stale_after.count()) + " s)";
+    const auto since = unbacked_since();
+    if (since && age_seconds(*since, now) > limit) {
+        // One rule for every cause; the cause, most telling first, only words the line.
+        const std::string how_long = " (not in S3 for " + whole_seconds(age_seconds(*since, now)) + stale;
+        if (file_ != file_condition::ok)
+            return {false, "channel.backup " + std::string(name(file_)) + ": " + file_detail_ + how_long};
+        if (failing_) return {false, "upload failing: " + *failing_ + how_long};
+        if (spool_broken_) return {false, "spool broken: " + *spool_broken_ + how_long};
         return {false, "newest version (sha256 " + newest_sha_.substr(0, 12) + ") not in S3 after " +
-                           std::to_string(static_cast<long long>(age)) + " s (stale after " +
+                           whole_seconds(age_seconds(*since, now)) + " (stale after " +
                            std::to_string(stale_after.count()) + " s)"};
     }
+    // A broken spool is an alarm of its own: the next outage of S3 would lose versions.
+    if (spool_broken_ && age_seconds(spool_broken_since_, now) > limit)
+        return {false, "spool broken: " + *spool_broken_ + " (for " +
+                           whole_seconds(age_seconds(spool_broken_since_, now)) + stale};
     return {true, "ok"};
 }
 

@@ -96,12 +96,15 @@ asio::awaitable<void> scenario(unsigned short port, state* st, tcp::socket* idle
     CHECK(healthy.body == "ok\n");
     CHECK(healthy.keep_alive);
 
-    st->version_seen(std::string(64, 'a'), scb::health::wall_clock::now());
+    // A version waiting longer than stale_after (600 s) while uploads fail: 503 with the reason.
+    st->version_seen(std::string(64, 'a'), scb::health::wall_clock::now() - 700s);
     st->upload_failed("timeout", "PUT channel-a.backup: timeout after 60000 ms");
     auto op2 = fetch(&stream, &buffer, http::verb::get, "/healthz");
     auto failing = co_await std::move(op2);
     CHECK(failing.status == 503);
-    CHECK(failing.body == "upload failing: PUT channel-a.backup: timeout after 60000 ms\n");
+    CHECK_THAT(failing.body, Catch::StartsWith("upload failing: PUT channel-a.backup: timeout after 60000 ms "
+                                               "(not in S3 for 70") &&
+                                 Catch::EndsWith(" s, stale after 600 s)\n"));
 
     auto op3 = fetch(&stream, &buffer, http::verb::get, "/metrics");
     auto metrics = co_await std::move(op3);
@@ -283,11 +286,18 @@ TEST_CASE("probe() reports the health endpoint's verdict", "[unit][health]") {
     CHECK(ok.status == 200);
     CHECK(ok.text == "ok");
 
-    st.upload_failed("access_denied", "PUT x: 403 AccessDenied");  // state is thread-safe
+    // A failed attempt alone is not unhealthy: the version has not waited past stale_after yet.
+    st.version_seen(std::string(64, 'a'), scb::health::wall_clock::now());  // state is thread-safe
+    st.upload_failed("access_denied", "PUT x: 403 AccessDenied");
+    auto early = scb::health::probe(where, 2s);
+    CHECK(early.healthy);
+    CHECK(early.text == "ok");
+
+    st.version_seen(std::string(64, 'b'), scb::health::wall_clock::now() - 700s);  // an older change is unbacked
     auto bad = scb::health::probe(where, 2s);
     CHECK_FALSE(bad.healthy);
     CHECK(bad.status == 503);
-    CHECK(bad.text == "upload failing: PUT x: 403 AccessDenied");
+    CHECK_THAT(bad.text, Catch::StartsWith("upload failing: PUT x: 403 AccessDenied (not in S3 for 70"));
 
     asio::post(ioc, [&] { server.close(); });
     runner.join();

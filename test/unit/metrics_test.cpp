@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+using scb::health::file_condition;
 using scb::health::state;
 using scb::health::wall_clock;
 using namespace std::chrono_literals;
@@ -71,12 +72,21 @@ TEST_CASE("a fresh state renders every metric with its HELP and TYPE", "[unit][h
         "# HELP scb_backup_last_success_timestamp_seconds Unix time of the last upload confirmed by S3 (0 before the first).\n"
         "# TYPE scb_backup_last_success_timestamp_seconds gauge\n"
         "scb_backup_last_success_timestamp_seconds 0\n"
-        "# HELP scb_backup_unbacked_version_age_seconds Seconds the newest version has waited for S3 (0 when it is in S3).\n"
-        "# TYPE scb_backup_unbacked_version_age_seconds gauge\n"
-        "scb_backup_unbacked_version_age_seconds 0\n"
+        "# HELP scb_backup_oldest_unbacked_change_age_seconds Seconds since the oldest change of the file that S3 does not have yet (0 when S3 has its newest state).\n"
+        "# TYPE scb_backup_oldest_unbacked_change_age_seconds gauge\n"
+        "scb_backup_oldest_unbacked_change_age_seconds 0\n"
         "# HELP scb_backup_upload_failing 1 while the last upload attempt failed, else 0.\n"
         "# TYPE scb_backup_upload_failing gauge\n"
-        "scb_backup_upload_failing 0\n";
+        "scb_backup_upload_failing 0\n"
+        "# HELP scb_backup_file_state 1 for the watched file's current state, 0 for the others.\n"
+        "# TYPE scb_backup_file_state gauge\n"
+        "scb_backup_file_state{reason=\"ok\"} 1\n"
+        "scb_backup_file_state{reason=\"missing\"} 0\n"
+        "scb_backup_file_state{reason=\"unreadable\"} 0\n"
+        "scb_backup_file_state{reason=\"refused\"} 0\n"
+        "# HELP scb_backup_spool_ok 1 while the spool folder works, 0 while it is broken.\n"
+        "# TYPE scb_backup_spool_ok gauge\n"
+        "scb_backup_spool_ok 1\n";
     CHECK(s.render_prometheus(t0) == expected);
     CHECK(s.health(t0, 600s) == std::pair<bool, std::string>{true, "ok"});
 }
@@ -112,7 +122,7 @@ TEST_CASE("counters, labels and a cumulative histogram", "[unit][health]") {
     CHECK(has_line(text, "scb_backup_upload_duration_seconds_count 4"));
     CHECK(has_line(text, "scb_backup_pending_spool_files 3"));
     CHECK(has_line(text, "scb_backup_last_success_timestamp_seconds 1700000060"));
-    CHECK(has_line(text, "scb_backup_unbacked_version_age_seconds 0"));
+    CHECK(has_line(text, "scb_backup_oldest_unbacked_change_age_seconds 0"));
     CHECK(has_line(text, "scb_backup_upload_failing 0"));
 
     // Buckets never decrease, and every sample line belongs to a declared family.
@@ -134,9 +144,10 @@ TEST_CASE("label values are escaped", "[unit][health]") {
     CHECK(has_line(s.render_prometheus(t0), "scb_backup_uploads_failed_total{code=\"we\\\"ird\\\\code\\n\"} 1"));
 }
 
-TEST_CASE("health: newest version in S3, failing uploads, stale versions", "[unit][health]") {
+TEST_CASE("health: the age of the oldest change not in S3 decides, whatever the reason", "[unit][health]") {
     state s;
     using result = std::pair<bool, std::string>;
+    const auto age = [&](wall_clock::time_point now) { return s.render_prometheus(now); };
 
     // Nothing seen yet (lnd has not written the file): nothing is missing.
     CHECK(s.health(t0, 600s) == result{true, "ok"});
@@ -144,32 +155,222 @@ TEST_CASE("health: newest version in S3, failing uploads, stale versions", "[uni
     // A new version waits; it is fine until stale_after has passed.
     s.version_seen(sha_a, t0);
     CHECK(s.health(t0 + 600s, 600s) == result{true, "ok"});
-    CHECK(has_line(s.render_prometheus(t0 + 90s), "scb_backup_unbacked_version_age_seconds 90"));
+    CHECK(has_line(age(t0 + 90s), "scb_backup_oldest_unbacked_change_age_seconds 90"));
     CHECK(s.health(t0 + 601s, 600s) ==
           result{false, "newest version (sha256 aaaaaaaaaaaa) not in S3 after 601 s (stale after 600 s)"});
 
-    // A failed attempt is unhealthy at once, with the error line.
-    s.upload_failed("server_error", "PUT channel-a.backup: 503 SlowDown");
-    CHECK(s.health(t0 + 1s, 600s) == result{false, "upload failing: PUT channel-a.backup: 503 SlowDown"});
-    CHECK(has_line(s.render_prometheus(t0 + 1s), "scb_backup_upload_failing 1"));
-
     // The upload succeeds: healthy again, age 0.
-    s.upload_succeeded(sha_a, 100, 0.2s, t0 + 2s);
+    s.upload_succeeded(sha_a, 100, 0.2s, t0 + 700s);
     CHECK(s.health(t0 + 3600s, 600s) == result{true, "ok"});
-    CHECK(has_line(s.render_prometheus(t0 + 3600s), "scb_backup_unbacked_version_age_seconds 0"));
+    CHECK(has_line(age(t0 + 3600s), "scb_backup_oldest_unbacked_change_age_seconds 0"));
 
     // A newer version; a leftover of an older one is confirmed meanwhile: the newest still waits.
     s.version_seen(sha_b, t0 + 4000s);
     s.upload_succeeded(sha_a, 100, 0.2s, t0 + 4001s);
-    CHECK(has_line(s.render_prometheus(t0 + 4010s), "scb_backup_unbacked_version_age_seconds 10"));
+    CHECK(has_line(age(t0 + 4010s), "scb_backup_oldest_unbacked_change_age_seconds 10"));
     CHECK_FALSE(s.health(t0 + 4601s, 600s).first);
     s.upload_succeeded(sha_b, 100, 0.2s, t0 + 4700s);
     CHECK(s.health(t0 + 4701s, 600s) == result{true, "ok"});
 
     // The same content seen again (A, B, A) waits for its own upload.
     s.version_seen(sha_a, t0 + 5000s);
-    CHECK(has_line(s.render_prometheus(t0 + 5005s), "scb_backup_unbacked_version_age_seconds 5"));
+    CHECK(has_line(age(t0 + 5005s), "scb_backup_oldest_unbacked_change_age_seconds 5"));
 
     // A clock stepped back never gives a negative age.
-    CHECK(has_line(s.render_prometheus(t0), "scb_backup_unbacked_version_age_seconds 0"));
+    CHECK(has_line(age(t0), "scb_backup_oldest_unbacked_change_age_seconds 0"));
+}
+
+TEST_CASE("health: versions seen one after the other keep the age of the oldest one not in S3", "[unit][health]") {
+    state s;
+    s.version_seen(sha_a, t0);
+    s.version_seen(sha_b, t0 + 500s);  // A never reached S3: S3 is behind since t0, not since t0 + 500 s
+    CHECK(has_line(s.render_prometheus(t0 + 550s), "scb_backup_oldest_unbacked_change_age_seconds 550"));
+    CHECK(s.health(t0 + 601s, 600s) ==
+          std::pair<bool, std::string>{false, "newest version (sha256 bbbbbbbbbbbb) not in S3 after 601 s (stale after 600 s)"});
+    s.upload_succeeded(sha_b, 100, 0.2s, t0 + 602s);
+    CHECK(s.health(t0 + 602s, 600s) == std::pair<bool, std::string>{true, "ok"});
+    CHECK(has_line(s.render_prometheus(t0 + 602s), "scb_backup_oldest_unbacked_change_age_seconds 0"));
+}
+
+TEST_CASE("health: a failing upload is unhealthy only once the version waited past stale_after", "[unit][health]") {
+    state s;
+    using result = std::pair<bool, std::string>;
+    s.version_seen(sha_a, t0);
+    s.upload_failed("server_error", "PUT channel-a.backup: 503 SlowDown");
+    // One failed attempt is no alarm yet: retries may get it through within stale_after.
+    CHECK(s.health(t0 + 1s, 600s) == result{true, "ok"});
+    CHECK(s.health(t0 + 600s, 600s) == result{true, "ok"});
+    CHECK(has_line(s.render_prometheus(t0 + 1s), "scb_backup_upload_failing 1"));
+    CHECK(s.health(t0 + 601s, 600s) ==
+          result{false, "upload failing: PUT channel-a.backup: 503 SlowDown (not in S3 for 601 s, stale after 600 s)"});
+
+    // S3 takes it: healthy, and upload_failing back to 0.
+    s.upload_succeeded(sha_a, 100, 0.2s, t0 + 650s);
+    CHECK(s.health(t0 + 650s, 600s) == result{true, "ok"});
+    CHECK(has_line(s.render_prometheus(t0 + 650s), "scb_backup_upload_failing 0"));
+
+    // A failure while nothing waits (a leftover of an earlier run, say) never makes it unhealthy.
+    s.upload_failed("timeout", "PUT channel-old.backup: timeout after 60000 ms");
+    CHECK(s.health(t0 + 5000s, 600s) == result{true, "ok"});
+}
+
+TEST_CASE("health: an error line from outside is one printable line of bounded length", "[unit][health]") {
+    state s;
+    s.version_seen(sha_a, t0);
+    s.upload_failed("server_error", "PUT x: 400 \x1b[31mred\nSecond line\r" + std::string(2000, 'z'));
+    auto [ok, line] = s.health(t0 + 2s, 1s);
+    CHECK_FALSE(ok);
+    CAPTURE(line);
+    CHECK(line.rfind("upload failing: PUT x: 400 \\x1b[31mred\\x0aSecond line\\x0d", 0) == 0);
+    CHECK(line.find('\n') == std::string::npos);
+    CHECK(line.find('\r') == std::string::npos);
+    CHECK(line.size() < 512 + 100);
+}
+
+TEST_CASE("health: a missing file is unhealthy once stale_after has passed, with the reason", "[unit][health]") {
+    state s;
+    using result = std::pair<bool, std::string>;
+    // Missing from the start (a typo in MONITOR_FILE_PATH): nothing was ever seen, yet S3 has nothing.
+    s.file_state(file_condition::missing, "/data/chain/channel.backup: No such file or directory", t0);
+    CHECK(s.health(t0 + 60s, 60s) == result{true, "ok"});
+    CHECK(has_line(s.render_prometheus(t0 + 30s), "scb_backup_oldest_unbacked_change_age_seconds 30"));
+    CHECK(s.health(t0 + 61s, 60s) ==
+          result{false, "channel.backup missing: /data/chain/channel.backup: No such file or directory "
+                        "(not in S3 for 61 s, stale after 60 s)"});
+    // Looked at again, still missing: the problem is as old as the first look.
+    s.file_state(file_condition::missing, "/data/chain/channel.backup: No such file or directory", t0 + 50s);
+    CHECK_FALSE(s.health(t0 + 61s, 60s).first);
+
+    // lnd writes it: a version waits from then on, then S3 takes it.
+    s.file_state(file_condition::ok, "", t0 + 100s);
+    s.version_seen(sha_a, t0 + 100s);
+    CHECK(s.health(t0 + 130s, 60s) == result{true, "ok"});
+    CHECK(has_line(s.render_prometheus(t0 + 130s), "scb_backup_oldest_unbacked_change_age_seconds 30"));
+    s.upload_succeeded(sha_a, 100, 0.1s, t0 + 131s);
+    CHECK(s.health(t0 + 1000s, 60s) == result{true, "ok"});
+    CHECK(has_line(s.render_prometheus(t0 + 1000s), "scb_backup_oldest_unbacked_change_age_seconds 0"));
+}
+
+TEST_CASE("health: a file that comes back with content S3 has is healthy at once", "[unit][health]") {
+    state s;
+    using result = std::pair<bool, std::string>;
+    s.version_seen(sha_a, t0);
+    s.upload_succeeded(sha_a, 100, 0.1s, t0 + 1s);
+    s.file_state(file_condition::unreadable, "/lnd/channel.backup: Permission denied", t0 + 10s);
+    CHECK(s.health(t0 + 71s, 60s) ==
+          result{false, "channel.backup unreadable: /lnd/channel.backup: Permission denied "
+                        "(not in S3 for 61 s, stale after 60 s)"});
+    // Permissions fixed; the content is the one already confirmed (the daemon skips it): nothing waits.
+    s.file_state(file_condition::ok, "", t0 + 80s);
+    CHECK(s.health(t0 + 81s, 60s) == result{true, "ok"});
+    CHECK(has_line(s.render_prometheus(t0 + 81s), "scb_backup_oldest_unbacked_change_age_seconds 0"));
+}
+
+TEST_CASE("health: a refused version counts from its first refusal, even after older uploads succeed",
+          "[unit][health]") {
+    state s;
+    using result = std::pair<bool, std::string>;
+    s.version_seen(sha_a, t0);
+    s.file_state(file_condition::refused, "/lnd/channel.backup: 70000000 bytes, over --max-size 67108864", t0 + 5s);
+    // A's upload succeeds meanwhile: the file's newest state (too large) is still not in S3.
+    s.upload_succeeded(sha_a, 100, 0.1s, t0 + 6s);
+    CHECK(s.health(t0 + 65s, 60s) == result{true, "ok"});
+    CHECK(s.health(t0 + 66s, 60s) ==
+          result{false, "channel.backup refused: /lnd/channel.backup: 70000000 bytes, over --max-size 67108864 "
+                        "(not in S3 for 61 s, stale after 60 s)"});
+    // From refused to missing: still the same outage, with the new reason.
+    s.file_state(file_condition::missing, "/lnd/channel.backup: No such file or directory", t0 + 70s);
+    CHECK(s.health(t0 + 71s, 60s) ==
+          result{false, "channel.backup missing: /lnd/channel.backup: No such file or directory "
+                        "(not in S3 for 66 s, stale after 60 s)"});
+}
+
+TEST_CASE("health: a file problem that began before a waiting version is the older change", "[unit][health]") {
+    state s;
+    s.version_seen(sha_a, t0 + 20s);  // e.g. read ahead, then the file is refused
+    s.file_state(file_condition::refused, "not a regular file", t0);
+    CHECK(has_line(s.render_prometheus(t0 + 30s), "scb_backup_oldest_unbacked_change_age_seconds 30"));
+    s.file_state(file_condition::ok, "", t0 + 40s);  // the version seen at t0 + 20 s still waits
+    CHECK(has_line(s.render_prometheus(t0 + 50s), "scb_backup_oldest_unbacked_change_age_seconds 30"));
+}
+
+TEST_CASE("health: the file's problem comes first, then a failing upload, then the spool", "[unit][health]") {
+    state s;
+    s.version_seen(sha_a, t0);
+    s.upload_failed("server_error", "PUT x: 500 InternalError");
+    s.spool_state(false, "/spool: No space left on device", t0);
+    auto line = [&] { return s.health(t0 + 100s, 60s).second; };
+    CHECK_THAT(line(), Catch::StartsWith("upload failing: PUT x: 500 InternalError (not in S3 for 100 s"));
+    s.file_state(file_condition::unreadable, "/lnd/channel.backup: Permission denied", t0 + 1s);
+    CHECK_THAT(line(), Catch::StartsWith("channel.backup unreadable: /lnd/channel.backup: Permission denied (not in S3 for 100 s"));
+    s.file_state(file_condition::ok, "", t0 + 2s);
+    s.upload_succeeded(sha_b, 100, 0.1s, t0 + 3s);  // an old leftover: ends "upload failing", not the wait
+    CHECK(line() == "spool broken: /spool: No space left on device (not in S3 for 100 s, stale after 60 s)");
+    s.spool_state(true, "", t0 + 4s);
+    CHECK(line() == "newest version (sha256 aaaaaaaaaaaa) not in S3 after 100 s (stale after 60 s)");
+}
+
+TEST_CASE("health: a broken spool is unhealthy after stale_after even with everything in S3", "[unit][health]") {
+    state s;
+    using result = std::pair<bool, std::string>;
+    s.version_seen(sha_a, t0);
+    s.upload_succeeded(sha_a, 100, 0.1s, t0);
+    s.spool_state(false, "/spool: Read-only file system", t0 + 10s);
+    s.spool_state(false, "/spool: Read-only file system", t0 + 40s);  // still broken: since t0 + 10 s
+    CHECK(has_line(s.render_prometheus(t0 + 20s), "scb_backup_spool_ok 0"));
+    CHECK(s.health(t0 + 70s, 60s) == result{true, "ok"});
+    CHECK(s.health(t0 + 71s, 60s) ==
+          result{false, "spool broken: /spool: Read-only file system (for 61 s, stale after 60 s)"});
+    s.spool_state(true, "", t0 + 80s);
+    CHECK(s.health(t0 + 200s, 60s) == result{true, "ok"});
+    CHECK(has_line(s.render_prometheus(t0 + 200s), "scb_backup_spool_ok 1"));
+    // Broken again later: a new outage, counted from its own start.
+    s.spool_state(false, "/spool: Permission denied", t0 + 300s);
+    CHECK(s.health(t0 + 360s, 60s) == result{true, "ok"});
+}
+
+TEST_CASE("the file_state gauge has one series per reason, 1 for the current one", "[unit][health]") {
+    state s;
+    auto series = [&](const char* reason) {
+        const auto text = s.render_prometheus(t0);
+        for (const char* v : {"0", "1"})
+            if (has_line(text, std::string("scb_backup_file_state{reason=\"") + reason + "\"} " + v)) return std::string(v);
+        return std::string("absent");
+    };
+    auto current = [&] {
+        std::string on;
+        for (const char* r : {"ok", "missing", "unreadable", "refused"}) {
+            const auto v = series(r);
+            REQUIRE(v != "absent");
+            if (v == "1") on += r;
+        }
+        return on;
+    };
+    CHECK(current() == "ok");
+    s.file_state(file_condition::missing, "x", t0);
+    CHECK(current() == "missing");
+    s.file_state(file_condition::unreadable, "x", t0);
+    CHECK(current() == "unreadable");
+    s.file_state(file_condition::refused, "x", t0);
+    CHECK(current() == "refused");
+    s.file_state(file_condition::ok, "", t0);
+    CHECK(current() == "ok");
+    CHECK(scb::health::name(file_condition::refused) == "refused");
+}
+
+TEST_CASE("health: a file or spool detail from outside is one printable line of bounded length", "[unit][health]") {
+    state s;
+    s.file_state(file_condition::refused, "/lnd/\x1b]0;owned\x07name\n" + std::string(5000, 'n'), t0);
+    auto [ok, line] = s.health(t0 + 2s, 1s);
+    CHECK_FALSE(ok);
+    CAPTURE(line);
+    CHECK(line.rfind("channel.backup refused: /lnd/\\x1b]0;owned\\x07name\\x0a", 0) == 0);
+    for (char c : line) CHECK((static_cast<unsigned char>(c) >= 0x20 && c != 0x7f));
+    CHECK(line.size() < 512 + 100);
+
+    state t;
+    t.spool_state(false, "bad\r\nspool" + std::string(5000, 's'), t0);
+    auto spool_line = t.health(t0 + 2s, 1s).second;
+    CHECK(spool_line.rfind("spool broken: bad\\x0d\\x0aspool", 0) == 0);
+    CHECK(spool_line.size() < 512 + 100);
 }
