@@ -1,18 +1,23 @@
 #include "spool/spool.hpp"
 
 #include "common/fd_guard.hpp"
+#include "logging/logger.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 
 namespace scb::spool {
 namespace fs = std::filesystem;
+
 namespace {
 
 constexpr std::string_view name_prefix = "channel-";
@@ -23,38 +28,171 @@ std::error_code last_error() { return {errno, std::generic_category()}; }
 
 bool ends_with(std::string_view s, std::string_view end) { return s.size() >= end.size() && s.substr(s.size() - end.size()) == end; }
 
-// Names come from naming::object_name(); anything that could leave the folder is a bug upstream.
-bool plain_name(const std::string& name) {
-    return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
-           name.find('\0') == std::string::npos && !ends_with(name, temp_suffix);
+// "channel-*.backup" and nothing that could leave the folder: the only names the spool writes, lists
+// and deletes (naming::object_name() makes them; anything else is a bug upstream).
+bool version_name(std::string_view name) {
+    return name.size() > name_prefix.size() + name_suffix.size() &&
+           name.substr(0, name_prefix.size()) == name_prefix && ends_with(name, name_suffix) &&
+           name.find('/') == std::string_view::npos && name.find('\0') == std::string_view::npos;
 }
 
-using scb::fd_guard;
+// The temporary names write() makes. open() removes only these: the folder may be shared with files
+// that are not ours (e.g. a spool pointed at a common folder), and those are left alone.
+bool own_temp_name(std::string_view name) {
+    return ends_with(name, temp_suffix) && version_name(name.substr(0, name.size() - temp_suffix.size()));
+}
 
 [[noreturn]] void refuse(const fs::path& dir, const std::string& reason, const std::string& fix) {
     throw spool_error("spool folder " + dir.string() + " " + reason + "; fix: " + fix);
 }
 
+struct folder_result {
+    std::error_code ec;
+    fs::path at;           // the folder whose mkdir or chmod failed
+    bool chmod = false;    // mkdir worked, chmod did not
+    bool created = false;  // at least one folder was made
+};
+
 // mkdir -p where every folder we create gets exactly 0700, whatever the umask.
-void create_folders(const fs::path& dir) {
+folder_result create_folders(const fs::path& dir) {
+    folder_result r;
     fs::path p;
     for (const auto& part : dir) {
         p /= part;
         if (part == p.root_path() || part.empty()) continue;
         if (::mkdir(p.c_str(), 0700) == 0) {
-            if (::chmod(p.c_str(), 0700) != 0)
-                refuse(dir, "cannot be made private (chmod 0700 " + p.string() + ": " + std::strerror(errno) + ")",
-                       "check the owner of " + p.parent_path().string());
+            r.created = true;
+            if (::chmod(p.c_str(), 0700) != 0) return {last_error(), p, true, true};
         } else if (errno != EEXIST) {
-            int err = errno;
-            refuse(dir, std::string("cannot be created (mkdir ") + p.string() + ": " + std::strerror(err) + ")",
-                   err == EACCES ? "create it for the scb-backup user, or choose a folder that user may write"
-                                 : "choose another spool folder");
+            return {last_error(), p, false, r.created};
         }
     }
+    return r;
 }
 
+enum class folder_problem { none, cannot_open, unsafe, not_writable };
+struct folder_state {
+    folder_problem problem = folder_problem::none;
+    std::error_code ec;
+    mode_t mode = 0;
+};
+
+// Whether `dir` may serve as the spool: a folder we can write that no group or other user can.
+folder_state inspect_folder(const fs::path& dir) {
+    int raw = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (raw < 0) return {folder_problem::cannot_open, last_error()};
+    fd_guard fd(raw);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return {folder_problem::cannot_open, last_error()};
+    const mode_t mode = st.st_mode & 07777;
+    if ((mode & (S_IWGRP | S_IWOTH)) != 0)
+        return {folder_problem::unsafe, make_error_code(errc::unsafe_folder), mode};
+    // access() also reports EROFS for a read-only mount, which root would otherwise not notice here.
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) return {folder_problem::not_writable, last_error(), mode};
+    return {folder_problem::none, {}, mode};
+}
+
+// The pid the owner wrote into the lock file, or 0. Only for the message: the flock is what counts.
+long read_owner_pid(int fd) {
+    char buf[32];
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0) return 0;
+    long pid = 0;
+    auto [end, ec] = std::from_chars(buf, buf + n, pid);
+    return ec == std::errc{} && pid > 0 ? pid : 0;
+}
+
+struct taken_lock {
+    int fd = -1;
+    dev_t dev = 0;
+    ino_t ino = 0;
+};
+
+// Opens (or creates) the lock file and takes flock(LOCK_EX|LOCK_NB) on it. flock locks belong to the
+// open file description, so a second open of the file conflicts even within this process.
+// Returns errc::locked (and the owner's pid) when another description holds it.
+std::error_code take_lock(const fs::path& dir, taken_lock& out, long& owner_pid) {
+    const auto path = dir / lock_file_name;
+    // O_NOFOLLOW: a symlink put there must not make us create or lock a file elsewhere.
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return last_error();
+    auto fail = [fd](std::error_code ec) {
+        ::close(fd);
+        return ec;
+    };
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return fail(last_error());
+    if (!S_ISREG(st.st_mode)) return fail(std::make_error_code(std::errc::invalid_argument));
+    while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EINTR) continue;
+        if (errno == EWOULDBLOCK) {
+            owner_pid = read_owner_pid(fd);
+            return fail(make_error_code(errc::locked));
+        }
+        return fail(last_error());
+    }
+    // Ours now: exactly 0600 whatever the umask (a readable lock file lets anyone hold the lock), and
+    // our pid for a second process to name. Both are best effort: the lock already holds.
+    (void)::fchmod(fd, 0600);
+    const auto pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd, 0) == 0 && ::pwrite(fd, pid.data(), pid.size(), 0) < 0) { /* only informative */ }
+    out = {fd, st.st_dev, st.st_ino};
+    return {};
+}
+
+class spool_category : public std::error_category {
+public:
+    const char* name() const noexcept override { return "spool"; }
+    std::string message(int value) const override {
+        switch (static_cast<errc>(value)) {
+        case errc::locked:
+            return "another scb-backup process owns the spool folder";
+        case errc::unsafe_folder:
+            return "the spool folder is writable by group or others (chmod 700 it)";
+        case errc::lock_lost:
+            return "the spool folder or its lock file was removed or replaced (write() takes it again)";
+        }
+        return "unknown spool error";
+    }
+};
+
 }  // namespace
+
+const std::error_category& category() noexcept {
+    static const spool_category c;
+    return c;
+}
+
+std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
+
+spool_locked::spool_locked(const fs::path& dir, long owner_pid)
+    : spool_error("spool folder " + dir.string() + " is owned by another scb-backup process" +
+                  (owner_pid > 0 ? " (pid " + std::to_string(owner_pid) + ")" : std::string()) +
+                  ", which holds " + (dir / lock_file_name).string() +
+                  "; fix: let one process use it, or give each its own folder"),
+      owner_pid_(owner_pid) {}
+
+// The lock, behind a pointer so that the spool can move (the mutex cannot). ensure_ready() replaces
+// the file it holds when the folder was made again; the mutex orders that against check().
+struct spool::lock_state {
+    std::mutex mutex;
+    taken_lock held;
+    ~lock_state() {
+        if (held.fd >= 0) ::close(held.fd);  // releases the flock
+    }
+    // Whether the file now at <dir>/.lock is the one we hold locked. Call with `mutex` held.
+    bool current(const fs::path& dir) const {
+        struct stat st {};
+        return held.fd >= 0 && ::lstat((dir / lock_file_name).c_str(), &st) == 0 && st.st_dev == held.dev &&
+               st.st_ino == held.ino;
+    }
+};
+
+spool::spool(fs::path dir, std::unique_ptr<lock_state> lock) noexcept
+    : dir_(std::move(dir)), lock_(std::move(lock)) {}
+spool::spool(spool&&) noexcept = default;
+spool& spool::operator=(spool&&) noexcept = default;
+spool::~spool() = default;
 
 spool spool::open(fs::path dir) {
     std::error_code ec;
@@ -62,40 +200,55 @@ spool spool::open(fs::path dir) {
     if (ec) throw spool_error("spool folder " + dir.string() + " cannot be resolved: " + ec.message());
     if (dir.has_relative_path() && dir.filename().empty()) dir = dir.parent_path();  // "a/b/" → "a/b"
 
-    create_folders(dir);
-
-    int raw = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (raw < 0) {
-        int err = errno;
-        if (err == ENOTDIR) refuse(dir, "is not a folder", "remove that file or choose another spool folder");
-        refuse(dir, std::string("cannot be opened: ") + std::strerror(err), "give the scb-backup user access to it");
+    if (auto f = create_folders(dir); f.ec) {
+        if (f.chmod)
+            refuse(dir, "cannot be made private (chmod 0700 " + f.at.string() + ": " + f.ec.message() + ")",
+                   "check the owner of " + f.at.parent_path().string());
+        refuse(dir, "cannot be created (mkdir " + f.at.string() + ": " + f.ec.message() + ")",
+               f.ec == std::errc::permission_denied
+                   ? "create it for the scb-backup user, or choose a folder that user may write"
+                   : "choose another spool folder");
     }
-    fd_guard fd(raw);
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) refuse(dir, std::string("cannot be examined: ") + std::strerror(errno), "check it");
-    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    auto state = inspect_folder(dir);
+    switch (state.problem) {
+    case folder_problem::none:
+        break;
+    case folder_problem::cannot_open:
+        if (state.ec == std::errc::not_a_directory)
+            refuse(dir, "is not a folder", "remove that file or choose another spool folder");
+        refuse(dir, "cannot be opened: " + state.ec.message(), "give the scb-backup user access to it");
+    case folder_problem::unsafe: {
         char mode[8];
-        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-        refuse(dir, std::string("is writable by group or others (mode ") + mode + "): it holds channel backups, refusing",
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(state.mode));
+        refuse(dir,
+               std::string("is writable by group or others (mode ") + mode + "): it holds channel backups, refusing",
                "chmod 700 " + dir.string());
     }
-    // access() also reports EROFS for a read-only mount, which root would otherwise not notice here.
-    if (::access(dir.c_str(), W_OK | X_OK) != 0)
-        refuse(dir, std::string("is not writable: ") + std::strerror(errno),
+    case folder_problem::not_writable:
+        refuse(dir, "is not writable: " + state.ec.message(),
                "give it to the scb-backup user (chown) and make sure its filesystem is mounted read-write");
+    }
+
+    // Lock before cleaning: the owner's temporary files are not leftovers but writes in progress.
+    auto lock = std::make_unique<lock_state>();
+    long owner_pid = 0;
+    if (auto lec = take_lock(dir, lock->held, owner_pid)) {
+        if (lec == errc::locked) throw spool_locked(dir, owner_pid);
+        refuse(dir, "cannot be locked (" + (dir / lock_file_name).string() + ": " + lec.message() + ")",
+               "remove that file if it is not a plain file, and make sure the filesystem supports flock()");
+    }
 
     // A run killed between creating a temp file and renaming it leaves "<name>.tmp": never a valid version.
     bool removed = false;
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-        auto name = it->path().filename().string();
-        if (!ends_with(name, temp_suffix)) continue;
+        if (!own_temp_name(it->path().filename().string())) continue;
         if (::unlink(it->path().c_str()) != 0 && errno != ENOENT)
             refuse(dir, "holds a leftover temporary file that cannot be removed (" + it->path().string() +
                             ": " + std::strerror(errno) + ")", "remove it by hand");
         removed = true;
     }
     if (ec) refuse(dir, "cannot be listed: " + ec.message(), "give the scb-backup user read access to it");
-    spool s(dir);
+    spool s(dir, std::move(lock));
     if (removed) s.sync_dir();
     return s;
 }
@@ -105,9 +258,7 @@ std::vector<entry> spool::pending(std::error_code& ec) const {
     std::vector<entry> out;
     for (fs::directory_iterator it(dir_, ec), end; !ec && it != end; it.increment(ec)) {
         auto name = it->path().filename().string();
-        if (name.size() <= name_prefix.size() + name_suffix.size() || name.compare(0, name_prefix.size(), name_prefix) != 0 ||
-            !ends_with(name, name_suffix))
-            continue;
+        if (!version_name(name)) continue;  // also skips the lock file and temporary files
         // Only regular files: never follow a symlink someone put in the folder.
         std::error_code e;
         if (!fs::is_regular_file(it->symlink_status(e)) || e) continue;
@@ -128,8 +279,37 @@ std::vector<entry> spool::pending() const {
     return out;
 }
 
+std::error_code spool::check() const {
+    if (auto state = inspect_folder(dir_); state.ec) return state.ec;
+    std::lock_guard guard(lock_->mutex);
+    return lock_->current(dir_) ? std::error_code{} : make_error_code(errc::lock_lost);
+}
+
+std::error_code spool::ensure_ready() const {
+    std::lock_guard guard(lock_->mutex);
+    if (lock_->current(dir_)) return {};
+    // The folder (or only its lock file) was removed, e.g. by hand: make it again exactly as open()
+    // does, including its refusals, rather than fail every write with ENOENT until a restart.
+    auto made = create_folders(dir_);
+    if (made.ec) return made.ec;
+    if (auto state = inspect_folder(dir_); state.ec) return state.ec;
+    // Another process may have made it again first and own it now: then it is theirs (errc::locked).
+    taken_lock fresh;
+    long owner_pid = 0;
+    if (auto ec = take_lock(dir_, fresh, owner_pid)) return ec;
+    if (lock_->held.fd >= 0) ::close(lock_->held.fd);  // its flock was on a file no longer in the folder
+    lock_->held = fresh;
+    if (made.created)
+        logging::warn("spool folder ", dir_.string(), " had been removed: made it again (0700) and locked it");
+    else
+        logging::warn("spool folder ", dir_.string(),
+                      ": its lock file had been removed or replaced: locked it again");
+    return {};
+}
+
 std::error_code spool::write(const std::string& name, std::string_view data) const {
-    if (!plain_name(name)) return std::make_error_code(std::errc::invalid_argument);
+    if (!version_name(name)) return std::make_error_code(std::errc::invalid_argument);
+    if (auto ec = ensure_ready()) return ec;
     auto target = dir_ / name;
     auto temp = dir_ / (name + std::string(temp_suffix));
 
@@ -165,7 +345,7 @@ std::error_code spool::write(const std::string& name, std::string_view data) con
 
 std::error_code spool::read(const std::string& name, std::string& out) const {
     out.clear();
-    if (!plain_name(name)) return std::make_error_code(std::errc::invalid_argument);
+    if (!version_name(name)) return std::make_error_code(std::errc::invalid_argument);
     int raw = ::open((dir_ / name).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (raw < 0) return last_error();
     fd_guard fd(raw);
@@ -188,7 +368,7 @@ std::error_code spool::read(const std::string& name, std::string& out) const {
 }
 
 std::error_code spool::remove(const std::string& name) const {
-    if (!plain_name(name)) return std::make_error_code(std::errc::invalid_argument);
+    if (!version_name(name)) return std::make_error_code(std::errc::invalid_argument);
     if (::unlink((dir_ / name).c_str()) != 0) {
         if (errno == ENOENT) return {};
         return last_error();

@@ -4,6 +4,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,9 +14,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <type_traits>
 
 using scb::spool::spool;
 using scb::spool::spool_error;
+using scb::spool::spool_locked;
+using spool_errc = scb::spool::errc;
 namespace fs = std::filesystem;
 
 namespace {
@@ -48,6 +54,13 @@ std::vector<std::string> names_in(const fs::path& dir) {
     return out;
 }
 
+// The files of the spool itself, without its lock file.
+std::vector<std::string> versions_in(const fs::path& dir) {
+    auto out = names_in(dir);
+    std::erase(out, std::string(scb::spool::lock_file_name));
+    return out;
+}
+
 const std::string n1 = "channel-20261125T054233.123Z-aaaaaa.backup";
 const std::string n2 = "channel-20261125T054233.124Z-bbbbbb.backup";
 const std::string n3 = "channel-20261126T000000.000Z-cccccc.backup";
@@ -63,7 +76,11 @@ TEST_CASE("spool::open creates the folder and its parents 0700 under umask 000",
     CHECK(mode_of(t.path / "a") == 0700);
     CHECK(mode_of(t.path / "a" / "b") == 0700);
     CHECK(s.pending().empty());
-    // Opening it again is fine.
+    // Its lock file too, and pending() does not list it.
+    CHECK(mode_of(s.dir() / ".lock") == 0600);
+    CHECK(names_in(s.dir()) == std::vector<std::string>{".lock"});
+    // Opening it again (once this object let it go) is fine.
+    s = spool::open(t.path / "x");
     CHECK(spool::open(t.path / "a" / "b" / "spool/").dir() == t.path / "a" / "b" / "spool");
 }
 
@@ -111,7 +128,7 @@ TEST_CASE("spool files are 0600 under umask 000 and read back", "[unit][spool]")
     REQUIRE_FALSE(s.write(n1, std::string(100000, 'z')));
     REQUIRE_FALSE(s.read(n1, out));
     CHECK(out == std::string(100000, 'z'));
-    CHECK(names_in(s.dir()) == std::vector<std::string>{n1});
+    CHECK(versions_in(s.dir()) == std::vector<std::string>{n1});
     CHECK(s.read(n2, out) == std::errc::no_such_file_or_directory);
 }
 
@@ -119,13 +136,17 @@ TEST_CASE("spool refuses names that are not plain file names", "[unit][spool]") 
     temp_dir t;
     auto s = spool::open(t.path / "spool");
     std::string out;
-    for (std::string bad : {"", ".", "..", "../escape.backup", "a/b", "x.tmp"}) {
+    // Only version names: write() must make no temp name that open() would not clean up.
+    const std::vector<std::string> bad_names{"",           ".",          "..",        "../escape.backup",
+                                             "a/b",        "x.tmp",      "foo.backup", "channel-.backup",
+                                             "channel-x/../../escape.backup", n1 + ".tmp", ".lock"};
+    for (const auto& bad : bad_names) {
         CAPTURE(bad);
         CHECK(s.write(bad, "data") == std::errc::invalid_argument);
         CHECK(s.read(bad, out) == std::errc::invalid_argument);
         CHECK(s.remove(bad) == std::errc::invalid_argument);
     }
-    CHECK(names_in(s.dir()).empty());
+    CHECK(versions_in(s.dir()).empty());
     CHECK_FALSE(fs::exists(t.path / "escape.backup"));
 }
 
@@ -151,7 +172,7 @@ TEST_CASE("pending() lists channel-*.backup oldest first and ignores the rest", 
     CHECK(p[2].size == 5);
 }
 
-TEST_CASE("spool::open removes leftover temp files", "[unit][spool]") {
+TEST_CASE("spool::open removes leftover temp files of its own names", "[unit][spool]") {
     temp_dir t;
     auto dir = t.path / "spool";
     {
@@ -159,13 +180,12 @@ TEST_CASE("spool::open removes leftover temp files", "[unit][spool]") {
         REQUIRE_FALSE(s.write(n1, "kept"));
     }
     touch(dir / (n2 + ".tmp"), "half written");
-    touch(dir / "other.tmp");
     auto s = spool::open(dir);
-    CHECK(names_in(dir) == std::vector<std::string>{n1});
+    CHECK(versions_in(dir) == std::vector<std::string>{n1});
     // A temp file left for the very name being written does not block the write.
     touch(dir / (n2 + ".tmp"), "stale");
     REQUIRE_FALSE(s.write(n2, "fresh"));
-    CHECK(names_in(dir) == std::vector<std::string>{n1, n2});
+    CHECK(versions_in(dir) == std::vector<std::string>{n1, n2});
 }
 
 TEST_CASE("a failed write returns the error and leaves no temp file", "[unit][spool]") {
@@ -184,7 +204,7 @@ TEST_CASE("a failed write returns the error and leaves no temp file", "[unit][sp
         ::setrlimit(RLIMIT_FSIZE, &old);
         std::signal(SIGXFSZ, old_handler);
         CHECK(ec == std::errc::file_too_large);
-        CHECK(names_in(s.dir()).empty());
+        CHECK(versions_in(s.dir()).empty());
     }
     SECTION("the folder is read-only (permissions)") {
         if (::geteuid() == 0) {
@@ -195,16 +215,15 @@ TEST_CASE("a failed write returns the error and leaves no temp file", "[unit][sp
         REQUIRE(::chmod(s.dir().c_str(), 0500) == 0);
         CHECK(s.write(n1, "data") == std::errc::permission_denied);
         REQUIRE(::chmod(s.dir().c_str(), 0700) == 0);
-        CHECK(names_in(s.dir()).empty());
+        CHECK(versions_in(s.dir()).empty());
     }
-    SECTION("the folder was removed") {
+    SECTION("the folder was made again writable by others (refused as open() does)") {
         fs::remove_all(s.dir());
-        CHECK(s.write(n1, "data") == std::errc::no_such_file_or_directory);
-        CHECK_FALSE(fs::exists(s.dir()));
-        std::error_code ec;
-        CHECK(s.pending(ec).empty());
-        CHECK(ec);
-        CHECK_THROWS_AS(s.pending(), spool_error);
+        REQUIRE(fs::create_directory(s.dir()));
+        REQUIRE(::chmod(s.dir().c_str(), 0777) == 0);
+        CHECK(s.write(n1, "data") == spool_errc::unsafe_folder);
+        CHECK(s.check() == spool_errc::unsafe_folder);
+        CHECK(names_in(s.dir()).empty());  // not even a lock file
     }
 }
 
@@ -217,11 +236,11 @@ TEST_CASE("trim() drops the oldest beyond the cap, never the newest", "[unit][sp
     CHECK(s.trim(5).empty());
     CHECK(s.trim(3).empty());
     CHECK(s.trim(2) == std::vector<std::string>{n1});
-    CHECK(names_in(s.dir()) == std::vector<std::string>{n2, n3});
+    CHECK(versions_in(s.dir()) == std::vector<std::string>{n2, n3});
     CHECK(s.trim(0) == std::vector<std::string>{n2});
-    CHECK(names_in(s.dir()) == std::vector<std::string>{n3});
+    CHECK(versions_in(s.dir()) == std::vector<std::string>{n3});
     CHECK(s.trim(0).empty());
-    CHECK(names_in(s.dir()) == std::vector<std::string>{n3});
+    CHECK(versions_in(s.dir()) == std::vector<std::string>{n3});
 }
 
 TEST_CASE("remove() deletes a file and accepts a missing one", "[unit][spool]") {
@@ -229,7 +248,159 @@ TEST_CASE("remove() deletes a file and accepts a missing one", "[unit][spool]") 
     auto s = spool::open(t.path / "spool");
     REQUIRE_FALSE(s.write(n1, "1"));
     CHECK_FALSE(s.remove(n1));
-    CHECK(names_in(s.dir()).empty());
+    CHECK(versions_in(s.dir()).empty());
     CHECK_FALSE(s.remove(n1));
     CHECK_FALSE(s.remove(n2));
+}
+
+// ---- The folder vanishes under a running daemon (rm -rf): no throw, and the next write makes it again.
+
+TEST_CASE("pending(ec) and check() report a removed folder without throwing", "[unit][spool]") {
+    temp_dir t;
+    auto s = spool::open(t.path / "spool");
+    REQUIRE_FALSE(s.write(n1, "1"));
+    CHECK_FALSE(s.check());
+    fs::remove_all(s.dir());
+    std::error_code ec;
+    std::vector<scb::spool::entry> left;
+    CHECK_NOTHROW(left = s.pending(ec));
+    CHECK(left.empty());
+    CHECK(ec == std::errc::no_such_file_or_directory);
+    CHECK(s.check() == std::errc::no_such_file_or_directory);
+    CHECK_NOTHROW(s.trim(0));
+    CHECK_FALSE(s.remove(n1));  // already gone with the folder
+    // The throwing form is for start-up only.
+    CHECK_THROWS_AS(s.pending(), spool_error);
+}
+
+TEST_CASE("write() makes a removed spool folder again 0700, with its lock", "[unit][spool]") {
+    temp_dir t;
+    umask_guard u(0);
+    auto s = spool::open(t.path / "a" / "spool");
+    fs::remove_all(t.path / "a");
+    REQUIRE_FALSE(s.write(n1, "data"));
+    CHECK(mode_of(t.path / "a") == 0700);
+    CHECK(mode_of(s.dir()) == 0700);
+    CHECK(mode_of(s.dir() / n1) == 0600);
+    CHECK(mode_of(s.dir() / ".lock") == 0600);
+    CHECK(names_in(s.dir()) == std::vector<std::string>{".lock", n1});
+    std::string out;
+    REQUIRE_FALSE(s.read(n1, out));
+    CHECK(out == "data");
+    std::error_code ec;
+    CHECK(s.pending(ec).size() == 1);
+    CHECK_FALSE(ec);
+    CHECK_FALSE(s.check());
+    // The new lock file is held: a second owner is refused.
+    CHECK_THROWS_AS(spool::open(s.dir()), spool_locked);
+}
+
+TEST_CASE("check() and ensure_ready() notice a removed lock file and take it again", "[unit][spool]") {
+    temp_dir t;
+    auto s = spool::open(t.path / "spool");
+    REQUIRE(fs::remove(s.dir() / ".lock"));
+    CHECK(s.check() == spool_errc::lock_lost);
+    // Until it is taken again, the folder is free for another process: the lock was on the old file.
+    { auto other = spool::open(s.dir()); }
+    CHECK_FALSE(s.ensure_ready());
+    CHECK_FALSE(s.check());
+    CHECK_THROWS_AS(spool::open(s.dir()), spool_locked);
+}
+
+TEST_CASE("write() into a folder made again and owned by another process is refused", "[unit][spool]") {
+    temp_dir t;
+    auto s = spool::open(t.path / "spool");
+    fs::remove_all(s.dir());
+    {
+        auto other = spool::open(s.dir());  // e.g. a `once` started meanwhile: the folder is its now
+        CHECK(s.write(n1, "data") == spool_errc::locked);
+        CHECK(s.check() == spool_errc::lock_lost);
+        CHECK(versions_in(s.dir()).empty());
+    }
+    // Once the other one is gone, the next write takes the folder back.
+    REQUIRE_FALSE(s.write(n1, "data"));
+    CHECK(versions_in(s.dir()) == std::vector<std::string>{n1});
+    CHECK_FALSE(s.check());
+}
+
+// ---- Start-up removes only the temporary names write() makes.
+
+TEST_CASE("spool::open leaves temporary files that are not its own alone", "[unit][spool]") {
+    temp_dir t;
+    auto dir = t.path / "shared";
+    REQUIRE(fs::create_directory(dir));
+    REQUIRE(::chmod(dir.c_str(), 0700) == 0);
+    touch(dir / "notes.tmp");
+    touch(dir / "foo.backup.tmp");
+    touch(dir / "channel-.backup.tmp");
+    touch(dir / "channel-20261125T054233.123Z-a1b2c3.backup.tmp");
+    auto s = spool::open(dir);
+    CHECK(fs::exists(dir / "notes.tmp"));
+    CHECK(fs::exists(dir / "foo.backup.tmp"));
+    CHECK(fs::exists(dir / "channel-.backup.tmp"));
+    CHECK_FALSE(fs::exists(dir / "channel-20261125T054233.123Z-a1b2c3.backup.tmp"));
+}
+
+// ---- One owner per spool folder: the lock.
+
+TEST_CASE("flock() conflicts between two open file descriptions of one process", "[unit][spool]") {
+    // What the lock tests below rely on: flock locks belong to the open file description, not to
+    // the process (unlike fcntl locks), so two spool objects in one test behave like two processes.
+    temp_dir t;
+    auto path = t.path / "f";
+    touch(path);
+    int a = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    int b = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    REQUIRE(a >= 0);
+    REQUIRE(b >= 0);
+    CHECK(::flock(a, LOCK_EX | LOCK_NB) == 0);
+    CHECK(::flock(b, LOCK_EX | LOCK_NB) == -1);
+    CHECK(errno == EWOULDBLOCK);
+    ::close(a);
+    CHECK(::flock(b, LOCK_EX | LOCK_NB) == 0);
+    ::close(b);
+}
+
+TEST_CASE("a second open() of an owned spool reports spool_locked and removes nothing", "[unit][spool]") {
+    temp_dir t;
+    auto dir = t.path / "spool";
+    std::optional<spool> first(spool::open(dir));
+    REQUIRE_FALSE(first->write(n1, "kept"));
+    touch(dir / (n2 + ".tmp"), "being written by the owner");
+    try {
+        (void)spool::open(dir);
+        FAIL("open() took a spool that another object owns");
+    } catch (const spool_locked& e) {
+        std::string what = e.what();
+        CHECK(what.find(dir.string()) != std::string::npos);
+        CHECK(what.find("owned by another scb-backup process") != std::string::npos);
+        CHECK(what.find("(pid " + std::to_string(::getpid()) + ")") != std::string::npos);
+        CHECK(what.find('\n') == std::string::npos);
+        CHECK(e.owner_pid() == ::getpid());
+    }
+    // A spool_locked is a spool_error too, for callers that do not tell them apart.
+    CHECK_THROWS_AS(spool::open(dir), spool_error);
+    CHECK(fs::exists(dir / (n2 + ".tmp")));
+    CHECK_FALSE(first->check());  // the owner still holds it
+
+    // Moving the owner keeps the lock; destroying it releases it.
+    static_assert(!std::is_copy_constructible_v<spool> && std::is_nothrow_move_constructible_v<spool>);
+    spool moved = std::move(*first);
+    first.reset();
+    CHECK_THROWS_AS(spool::open(dir), spool_locked);
+    { spool gone = std::move(moved); }
+    auto next = spool::open(dir);
+    CHECK_FALSE(fs::exists(dir / (n2 + ".tmp")));  // a leftover now that nobody owns it
+    CHECK(versions_in(dir) == std::vector<std::string>{n1});
+    CHECK(next.pending().size() == 1);
+}
+
+TEST_CASE("spool::open refuses a lock file that is not a plain file", "[unit][spool]") {
+    temp_dir t;
+    auto dir = t.path / "spool";
+    REQUIRE(fs::create_directory(dir));
+    REQUIRE(::chmod(dir.c_str(), 0700) == 0);
+    fs::create_symlink(t.path / "elsewhere", dir / ".lock");
+    CHECK_THROWS_WITH(spool::open(dir), Catch::Contains("cannot be locked") && Catch::Contains(".lock"));
+    CHECK_FALSE(fs::exists(t.path / "elsewhere"));
 }
