@@ -41,6 +41,7 @@ event_summary parse_events(std::span<const std::byte> bytes, int wd, std::string
             continue;
         }
         if (ev_name != name) continue;
+        if (ev.mask & (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM)) s.entry_changed = true;
         if (ev.mask & IN_MOVED_TO) {
             s.moved_to = s.file_changed = s.child_appeared = true;
         }

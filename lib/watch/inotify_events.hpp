@@ -16,6 +16,8 @@ struct event_summary {
     bool moved_to = false;        ///< the IN_MOVED_TO part of file_changed (lnd's rename)
     bool close_write = false;     ///< the IN_CLOSE_WRITE part of file_changed (a cp-style write)
     bool temp_written = false;    ///< `temp_name` got IN_CLOSE_WRITE: lnd wrote its temp file, the rename follows
+    bool entry_changed = false;   ///< `name` was created, deleted, or renamed to or away (a symlink of the
+                                  ///< path made, re-pointed by ln -sfn, or removed)
 };
 
 /// Parses a buffer of struct inotify_event records. Only events of watch `wd` whose name equals `name`

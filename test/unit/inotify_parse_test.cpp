@@ -37,7 +37,7 @@ event_summary parse(const std::vector<std::byte>& buf, std::string_view name = f
 
 bool nothing(const event_summary& s) {
     return !s.file_changed && !s.overflow && !s.folder_gone && !s.child_appeared && !s.moved_to && !s.close_write &&
-           !s.temp_written;
+           !s.temp_written && !s.entry_changed;
 }
 
 }  // namespace
@@ -119,6 +119,22 @@ TEST_CASE("parse_events: ancestor mode sees the awaited folder appear", "[unit][
     add(moved, wd, IN_MOVED_TO | IN_ISDIR, "mainnet");
     CHECK(parse(moved, "mainnet").child_appeared);
     CHECK(nothing(parse(moved, "testnet")));
+}
+
+TEST_CASE("parse_events: a symlink of the path made, re-pointed or removed changes its entry", "[unit][watch]") {
+    // ln -s (IN_CREATE), ln -sfn (a temp link renamed over it: IN_MOVED_TO), rm (IN_DELETE), mv away.
+    for (std::uint32_t mask : {IN_CREATE, IN_MOVED_TO, IN_DELETE, IN_MOVED_FROM}) {
+        CAPTURE(mask);
+        std::vector<std::byte> buf;
+        add(buf, wd, mask, "lnd");
+        CHECK(parse(buf, "lnd").entry_changed);
+        CHECK(nothing(parse(buf, "lnd.tmp")));  // the temp link ln -sfn makes first is not the link
+    }
+    // Writes through the link, and reads of it, do not change where it leads.
+    std::vector<std::byte> buf;
+    add(buf, wd, IN_CLOSE_WRITE, "lnd");
+    add(buf, wd, IN_CLOSE_NOWRITE, "lnd");
+    CHECK_FALSE(parse(buf, "lnd").entry_changed);
 }
 
 TEST_CASE("parse_events: several records, padded names, in any alignment", "[unit][watch]") {
