@@ -1,5 +1,7 @@
 #include "restore/catalog.hpp"
 
+#include "s3/credential_providers.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -24,14 +26,58 @@ std::vector<backup_entry> catalog(std::vector<s3::object_info> objects, std::str
     out.reserve(objects.size());
     for (auto& o : objects) {
         auto name = parse_backup_key(o.key, prefix);
-        out.push_back(backup_entry{std::move(o), std::move(name)});
+        // The one ISO 8601 parser of the project; it keeps whole seconds, which is all S3 gives.
+        auto stored = s3::parse_iso8601(o.last_modified);
+        out.push_back(backup_entry{std::move(o), std::move(name), stored});
     }
-    std::sort(out.begin(), out.end(), [](const backup_entry& a, const backup_entry& b) {
+    // S3's clock first: the name's time is the node's clock, which may have been wrong.
+    const auto when = [](const backup_entry& e) { return e.stored.value_or(e.name->time); };
+    std::sort(out.begin(), out.end(), [&](const backup_entry& a, const backup_entry& b) {
         if (a.is_backup() != b.is_backup()) return a.is_backup();
         if (!a.is_backup()) return a.object.key < b.object.key;
+        if (when(a) != when(b)) return when(a) > when(b);
         if (a.name->time != b.name->time) return a.name->time > b.name->time;
         return a.object.key > b.object.key;
     });
+    return out;
+}
+
+std::optional<clock_report> clock_mismatch(const std::vector<backup_entry>& entries) {
+    clock_report r;
+    for (const auto& e : entries) {
+        if (!e.is_backup() || !e.stored) continue;
+        const auto gap = std::chrono::duration_cast<std::chrono::milliseconds>(e.name->time - *e.stored);
+        if (std::chrono::abs(gap) <= clock_tolerance) continue;
+        ++r.count;
+        if (!r.worst || std::chrono::abs(gap) > std::chrono::abs(r.name_ahead_by)) {
+            r.worst = &e;
+            r.name_ahead_by = gap;
+        }
+    }
+    if (r.count == 0) return std::nullopt;
+    return r;
+}
+
+namespace {
+/// "365 days", "7 hours", "12 min": the size of a clock error, not its exact value.
+std::string rough(std::chrono::milliseconds d) {
+    const auto s = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::abs(d)).count();
+    if (s >= 2 * 86400) return std::to_string((s + 43200) / 86400) + " days";
+    if (s >= 2 * 3600) return std::to_string((s + 1800) / 3600) + " hours";
+    return std::to_string(s / 60) + " min";
+}
+}  // namespace
+
+std::string describe(const clock_report& report) {
+    const auto& e = *report.worst;
+    const bool ahead = report.name_ahead_by.count() > 0;
+    std::string out = std::to_string(report.count) + " backup name(s) differ from S3's LastModified by more than " +
+                      std::to_string(clock_tolerance.count()) + " min: the node's clock was wrong when it named them (" +
+                      (report.count > 1 ? "worst: " : "") + e.object.key + " is named " + format_time(*e.name) +
+                      " but S3 stored it at " + e.object.last_modified + ", the clock was " + rough(report.name_ahead_by);
+    // A name earlier than its upload can also be a version that waited in the spool while S3 was down.
+    out += ahead ? " ahead" : " behind, or the upload waited that long";
+    out += "); list, restore and verify order backups by S3's LastModified, not by their names; fix the node's clock (NTP)";
     return out;
 }
 

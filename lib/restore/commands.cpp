@@ -36,14 +36,20 @@ std::optional<naming::parsed_name> parse_any_backup_key(std::string_view key) {
     return parse_backup_key(key, key.substr(0, key.size() - name_len));
 }
 
-/// Lists and classifies the prefix; the error is set when S3 failed.
+/// Lists and classifies the prefix (warning once when names and LastModified disagree); the error is
+/// set when S3 failed.
 asio::awaitable<s3::result<std::vector<backup_entry>>> load_catalog(s3::client& client, std::string prefix) {
     // Built before the co_await: g++ 12 destroys by-value temporaries inside a co_await twice.
     auto op = client.list_objects(prefix);
     auto listed = co_await std::move(op);
     s3::result<std::vector<backup_entry>> out;
-    if (listed.err) out.err = std::move(listed.err);
-    else out.value = catalog(std::move(listed.value), prefix);
+    if (listed.err) {
+        out.err = std::move(listed.err);
+        co_return out;
+    }
+    out.value = catalog(std::move(listed.value), prefix);
+    // Said by every command that picks "the newest": the order it sees is not the names' order.
+    if (auto m = clock_mismatch(out.value)) logging::warn(describe(*m));
     co_return out;
 }
 

@@ -8,6 +8,8 @@
 #include <boost/property_tree/xml_parser.hpp>
 
 #include <ctime>
+#include <iomanip>
+#include <locale>
 #include <sstream>
 #include <stdexcept>
 
@@ -25,6 +27,21 @@ std::optional<checksum_mode> parse_checksum_mode(std::string_view text) {
 
 asio::awaitable<result<sigv4::credentials>> static_credentials::current() {
     co_return result<sigv4::credentials>{creds_, {}};
+}
+
+std::chrono::seconds next_clock_offset(std::chrono::seconds current, std::chrono::seconds measured) noexcept {
+    if (std::chrono::abs(measured - current) < clock_noise) return current;
+    return std::chrono::abs(measured) < clock_noise ? std::chrono::seconds{0} : measured;
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) {
+    std::tm tm{};
+    std::istringstream in{std::string(text)};
+    in.imbue(std::locale::classic());
+    std::string zone;
+    in >> std::get_time(&tm, "%a, %d %b %Y %H:%M:%S") >> zone;
+    if (in.fail() || zone != "GMT" || !in.eof()) return std::nullopt;
+    return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
 list_page parse_list_objects(std::string_view xml) {
@@ -63,16 +80,6 @@ std::string unquote(std::string_view etag) {
     return std::string(etag);
 }
 
-/// Parses an HTTP Date header (RFC 7231 IMF-fixdate) into a time point.
-std::optional<std::chrono::system_clock::time_point> parse_http_date(const std::string& text) {
-    std::tm tm{};
-    std::istringstream in(text);
-    in.imbue(std::locale::classic());
-    in >> std::get_time(&tm, "%a, %d %b %Y %H:%M:%S");
-    if (in.fail()) return std::nullopt;
-    return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
-
 std::string header(const http_response& res, std::string_view name) {
     auto it = res.find(name);
     return it == res.end() ? std::string() : std::string(it->value());
@@ -86,8 +93,42 @@ client::client(asio::any_io_executor ex, endpoint ep, std::shared_ptr<credential
       opts_(std::move(opts)),
       conn_(ex, ep_.host, ep_.port, ep_.tls ? make_tls_context(opts_.ca_bundle) : nullptr, opts_.io) {}
 
+void client::learn_clock_from(const http_response& res) {
+    const auto date = parse_http_date(header(res, "Date"));
+    if (!date) return;
+    clock_known_ = true;
+    // Date is truncated to the second: S3's time was on average half a second later than it says.
+    const auto measured = std::chrono::round<std::chrono::seconds>(*date + std::chrono::milliseconds(500) -
+                                                                   std::chrono::system_clock::now());
+    const auto next = next_clock_offset(clock_offset_, measured);
+    if (next == clock_offset_) return;
+    clock_offset_ = next;
+    if (next == std::chrono::seconds{0}) {
+        if (warned_offset_) logging::info("the local clock agrees with S3's again; naming versions and signing with it");
+        warned_offset_.reset();
+        return;
+    }
+    // One warning per real change: an offset moving by seconds is the same wrong clock, drifting.
+    if (warned_offset_ && std::chrono::abs(next - *warned_offset_) <= std::chrono::minutes(1)) {
+        logging::debug("clock offset to S3 now ", next.count(), " s");
+        return;
+    }
+    warned_offset_ = next;
+    logging::warn("the local clock is ", std::chrono::abs(next).count(), " s ", next.count() > 0 ? "behind" : "ahead of",
+                  " S3's (by its Date header); naming versions and signing with S3's time; fix the local clock (NTP)");
+}
+
+asio::awaitable<void> client::learn_clock() {
+    if (clock_known_) co_return;
+    const call c{http::verb::head, ep_.bucket_path(), {}, {}, {}, "HEAD bucket (to learn S3's clock)"};
+    auto r = co_await execute_once(c);
+    if (!clock_known_)
+        logging::debug("S3's clock is not known yet (", r.err ? r.err.describe() : std::string("no Date header"),
+                       "): naming with the local clock until an answer corrects it");
+}
+
 http_request client::signed_request(const call& c, const sigv4::credentials& creds) const {
-    const auto now = std::chrono::system_clock::now() + clock_offset_;
+    const auto now = this->now();
     sigv4::request sr;
     sr.method = std::string(http::to_string(c.method));
     sr.path = c.path;
@@ -115,22 +156,19 @@ asio::awaitable<result<http_response>> client::deliver(http_request& req, const 
         ex.err.operation = operation;
         co_return result<http_response>{{}, std::move(ex.err)};
     }
+    // Every answer, error or not, tells S3's time: names and signatures follow it.
+    const auto offset_before = clock_offset_;
+    learn_clock_from(ex.response);
     const unsigned status = ex.response.result_int();
     if (status >= 300) {
         auto err = parse_error_response(status, ex.response.body());
         err.operation = operation;
-        if (err.code == errc::clock_skew) {
-            // Remember how far off we are, from the server's own Date, so the retry is signed right.
-            if (auto server_now = parse_http_date(header(ex.response, "Date"))) {
-                clock_offset_ = std::chrono::duration_cast<std::chrono::seconds>(*server_now - std::chrono::system_clock::now());
-                logging::warn("S3 refused the request time (RequestTimeTooSkewed): by its Date header S3's clock is ",
-                              clock_offset_.count(), " s ahead of the local clock; signing with S3's time from now on "
-                              "(fix the local clock: NTP)");
-            } else {
-                logging::warn("S3 refused the request time (RequestTimeTooSkewed) and sent no usable Date "
-                              "header: check the local clock (NTP)");
-            }
-        }
+        // The retry in execute() is signed with the offset just learned.
+        if (err.code == errc::clock_skew && clock_offset_ == offset_before)
+            logging::warn("S3 refused the request time (RequestTimeTooSkewed) but its Date header ",
+                          parse_http_date(header(ex.response, "Date")) ? "agrees with the clock in use"
+                                                                       : "is missing or unreadable",
+                          ": check the local clock (NTP)");
         co_return result<http_response>{std::move(ex.response), std::move(err)};
     }
     co_return result<http_response>{std::move(ex.response), {}};

@@ -82,6 +82,20 @@ private:
     sigv4::credentials creds_;
 };
 
+/// How far S3's Date may be from our clock before it counts as a wrong clock rather than noise:
+/// Date has whole seconds (truncated) and the answer is read a round trip after S3 wrote it. Under
+/// it the offset stays as it is (0 for a clock in sync); a 2 s error is harmless for SigV4 (S3
+/// allows 15 min) and for names (they only need to keep versions in order).
+inline constexpr std::chrono::seconds clock_noise{2};
+
+/// The offset (S3's clock minus ours) to use once a response's Date says it is `measured`, when
+/// `current` is in use: `current` while the two are less than clock_noise apart (no churn from the
+/// Date's rounding); else `measured`, or 0 when |measured| is under clock_noise.
+[[nodiscard]] std::chrono::seconds next_clock_offset(std::chrono::seconds current, std::chrono::seconds measured) noexcept;
+
+/// An HTTP Date header ("Sun, 06 Nov 1994 08:49:37 GMT", RFC 7231 IMF-fixdate); nullopt otherwise.
+[[nodiscard]] std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text);
+
 /// Parses a ListObjectsV2 response body. Throws std::runtime_error on malformed XML.
 list_page parse_list_objects(std::string_view xml);
 
@@ -119,8 +133,22 @@ public:
 
     [[nodiscard]] const endpoint& where() const noexcept { return ep_; }
     [[nodiscard]] std::uint64_t connects() const noexcept { return conn_.connects(); }
-    /// How far our clock is from S3's, learned from a RequestTimeTooSkewed answer.
+    /// How far S3's clock is ahead of ours (negative: behind), learned from the Date header of every
+    /// answer (0 until one came, and while the two agree within clock_noise).
     [[nodiscard]] std::chrono::seconds clock_offset() const noexcept { return clock_offset_; }
+    /// The time by S3's clock: the local clock plus clock_offset(). Requests are signed with it, and
+    /// versions must be named with it, so that a node whose clock is wrong still names them in order.
+    /// Like every member, call it on the client's executor.
+    [[nodiscard]] std::chrono::system_clock::time_point now() const noexcept {
+        return std::chrono::system_clock::now() + clock_offset_;
+    }
+    /// Whether an answer's Date header has taught the clock yet.
+    [[nodiscard]] bool clock_known() const noexcept { return clock_known_; }
+    /// Makes sure now() follows S3's clock before the first version is named: when no answer has
+    /// taught it yet, sends one HEAD of the bucket and learns from its Date header, whatever its
+    /// status (a 403 for a key without s3:ListBucket carries a Date too). Never fails: without an
+    /// answer (S3 unreachable) now() stays the local clock, and the next answer corrects it.
+    boost::asio::awaitable<void> learn_clock();
 
 private:
     struct call {
@@ -148,7 +176,10 @@ private:
                                 const crypto::sha256_digest& sha, const crypto::md5_digest& md5) const;
     /// Signs `c` with `creds` as of now (corrected by the learned clock offset).
     [[nodiscard]] http_request signed_request(const call& c, const sigv4::credentials& creds) const;
-    /// Sends a signed request; a status >= 300 becomes the error S3 named (and teaches the clock offset).
+    /// Updates clock_offset_ from an answer's Date header; warns when the offset is first learned or
+    /// moves by more than a minute.
+    void learn_clock_from(const http_response& res);
+    /// Sends a signed request; a status >= 300 becomes the error S3 named. Every answer teaches the clock.
     boost::asio::awaitable<result<http_response>> deliver(http_request& req, const std::string& operation);
     boost::asio::awaitable<result<http_response>> execute(call c);
     boost::asio::awaitable<result<http_response>> execute_once(const call& c);
@@ -158,6 +189,8 @@ private:
     client_options opts_;
     connection conn_;
     std::chrono::seconds clock_offset_{0};
+    bool clock_known_ = false;
+    std::optional<std::chrono::seconds> warned_offset_;  // the offset the last clock warning gave
     std::optional<prepared_put> prepared_;
 };
 

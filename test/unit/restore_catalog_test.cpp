@@ -8,11 +8,12 @@ using namespace scb;
 using namespace scb::restore;
 
 namespace {
-s3::object_info obj(std::string key, std::uint64_t size = 100) {
+s3::object_info obj(std::string key, std::uint64_t size = 100,
+                    std::string last_modified = "2026-11-25T05:42:34.000Z") {
     s3::object_info o;
     o.key = std::move(key);
     o.size = size;
-    o.last_modified = "2026-11-25T05:42:34.000Z";
+    o.last_modified = std::move(last_modified);
     o.etag = "0123456789abcdef0123456789abcdef";
     return o;
 }
@@ -59,6 +60,76 @@ TEST_CASE("restore: the catalog puts backups newest first, then other keys", "[u
     REQUIRE(newest(entries));
     CHECK(newest(entries)->object.key == "node1/channel-20261125T054233.124Z-bbbbbb.backup");
     CHECK(newest(entries)->name->sha256_suffix == "bbbbbb");
+}
+
+TEST_CASE("restore: the catalog orders backups by S3's LastModified, not by a name from a wrong clock",
+          "[unit][restore][clock]") {
+    // Named while the node's clock was a year ahead, but stored by S3 before the others.
+    const std::string ahead = "n/channel-20271125T054233.123Z-aaaaaa.backup";
+    // Named while the node's clock was a year behind (a Raspberry Pi before NTP), stored last.
+    const std::string behind = "n/channel-20251125T060000.000Z-bbbbbb.backup";
+    const std::string right = "n/channel-20261125T055000.000Z-cccccc.backup";
+    auto entries = catalog({obj(ahead, 100, "2026-11-25T05:42:34.000Z"), obj(right, 100, "2026-11-25T05:50:00.000Z"),
+                            obj(behind, 100, "2026-11-25T06:00:00.500Z")},
+                           "n/");
+    CHECK(keys(entries) == std::vector<std::string>{behind, right, ahead});
+    REQUIRE(newest(entries));
+    CHECK(newest(entries)->object.key == behind);
+}
+
+TEST_CASE("restore: backups with the same LastModified second are ordered by name", "[unit][restore][clock]") {
+    // S3 gives LastModified in whole seconds: two versions uploaded within one second tie.
+    const std::string a = "n/channel-20261125T054233.100Z-aaaaaa.backup";
+    const std::string b = "n/channel-20261125T054233.900Z-bbbbbb.backup";
+    auto entries = catalog({obj(b, 1, "2026-11-25T05:42:33.000Z"), obj(a, 1, "2026-11-25T05:42:33.000Z")}, "n/");
+    CHECK(keys(entries) == std::vector<std::string>{b, a});
+}
+
+TEST_CASE("restore: without a readable LastModified a backup is placed by the time in its name",
+          "[unit][restore][clock]") {
+    const std::string a = "n/channel-20261125T054233.100Z-aaaaaa.backup";
+    const std::string b = "n/channel-20261125T060000.000Z-bbbbbb.backup";
+    const std::string c = "n/channel-20261125T070000.000Z-cccccc.backup";
+    auto entries = catalog({obj(a, 1, ""), obj(c, 1, "not a time"), obj(b, 1, "2026-11-25T06:00:00.000Z")}, "n/");
+    CHECK(keys(entries) == std::vector<std::string>{c, b, a});
+}
+
+TEST_CASE("restore: a name more than 5 minutes from S3's LastModified is a clock problem", "[unit][restore][clock]") {
+    const std::string name = "n/channel-20261125T054233.123Z-aaaaaa.backup";
+    SECTION("within 5 minutes either way: nothing to say") {
+        CHECK_FALSE(clock_mismatch(catalog({obj(name, 1, "2026-11-25T05:47:33.000Z")}, "n/")));
+        CHECK_FALSE(clock_mismatch(catalog({obj(name, 1, "2026-11-25T05:37:34.000Z")}, "n/")));
+        CHECK_FALSE(clock_mismatch(catalog({obj("n/README", 1, "2030-01-01T00:00:00Z")}, "n/")));  // not a backup
+        CHECK_FALSE(clock_mismatch(catalog({obj(name, 1, "")}, "n/")));  // no LastModified to compare
+        CHECK_FALSE(clock_mismatch({}));
+    }
+    SECTION("the name a year ahead of S3") {
+        const std::string ahead = "n/channel-20271125T054233.123Z-bbbbbb.backup";
+        auto entries = catalog({obj(name, 1, "2026-11-25T05:42:34.000Z"), obj(ahead, 1, "2026-11-25T05:43:00.000Z")},
+                               "n/");
+        auto m = clock_mismatch(entries);
+        REQUIRE(m);
+        CHECK(m->count == 1);
+        REQUIRE(m->worst);
+        CHECK(m->worst->object.key == ahead);
+        CHECK(m->name_ahead_by > std::chrono::hours(24 * 364));
+        const std::string line = describe(*m);
+        CAPTURE(line);
+        CHECK(line.find('\n') == std::string::npos);
+        CHECK_THAT(line, Catch::Contains(ahead) && Catch::Contains("clock") && Catch::Contains("ahead") &&
+                             Catch::Contains("LastModified"));
+    }
+    SECTION("names behind S3 by more than 5 minutes") {
+        auto entries = catalog({obj(name, 1, "2026-11-25T05:47:34.000Z"),
+                                obj("n/channel-20251125T054233.123Z-bbbbbb.backup", 1, "2026-11-25T06:00:00Z")},
+                               "n/");
+        auto m = clock_mismatch(entries);  // points into entries
+        REQUIRE(m);
+        CHECK(m->count == 2);
+        CHECK(m->worst->object.key == "n/channel-20251125T054233.123Z-bbbbbb.backup");
+        CHECK(m->name_ahead_by < -std::chrono::hours(24 * 364));
+        CHECK_THAT(describe(*m), Catch::Contains("behind") && Catch::Contains("LastModified"));
+    }
 }
 
 TEST_CASE("restore: no newest backup in an empty listing or one without backups", "[unit][restore]") {
