@@ -3,7 +3,6 @@
 #include "logging/logger.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -15,12 +14,21 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <netdb.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <mutex>
 #include <stdexcept>
+#include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -28,7 +36,6 @@ namespace scb::s3 {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-using namespace asio::experimental::awaitable_operators;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 std::shared_ptr<asio::ssl::context> make_tls_context(const std::string& ca_bundle) {
@@ -45,6 +52,101 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const std::string& ca_bundl
                                  ": " + ec.message() + " (AWS_CA_BUNDLE / --ca-bundle)");
     return ctx;
 }
+
+namespace detail {
+
+/// One getaddrinfo() on a detached thread of its own, which the connection can stop waiting for.
+/// Asio's resolver cannot be given up on: getaddrinfo ignores cancellation, io_context::run()
+/// counts the pending lookup as work (so a daemon told to stop kept running until it returned)
+/// and ~io_context joins the resolver's thread. Here the thread shares only this object, and
+/// posts to a waiter's executor only while that waiter is registered: one that gave up (timeout,
+/// cancellation, its io_context destroyed) unregisters first, under the mutex, and is never touched.
+class dns_lookup {
+public:
+    static std::shared_ptr<dns_lookup> start(const std::string& host, const std::string& port) {
+        auto self = std::make_shared<dns_lookup>();
+        try {
+            std::thread(run, self, host, port).detach();
+        } catch (const std::system_error& e) {  // out of threads: this lookup's failure, not the daemon's
+            self->finished_ = true;
+            self->problem_ = std::string("cannot start a thread for getaddrinfo: ") + e.what();
+        }
+        return self;
+    }
+
+    /// While alive, `timer` is cancelled (on its own executor) when the answer arrives.
+    class watch {
+    public:
+        watch(std::shared_ptr<dns_lookup> lookup, asio::steady_timer& timer) : lookup_(std::move(lookup)) {
+            const std::lock_guard lock(lookup_->mutex_);
+            lookup_->waiter_ = &timer;
+            lookup_->waiter_ex_ = timer.get_executor();
+        }
+        ~watch() {
+            const std::lock_guard lock(lookup_->mutex_);
+            lookup_->waiter_ = nullptr;
+            lookup_->waiter_ex_ = {};
+        }
+        watch(const watch&) = delete;
+        watch& operator=(const watch&) = delete;
+
+    private:
+        std::shared_ptr<dns_lookup> lookup_;
+    };
+
+    [[nodiscard]] bool finished() {
+        const std::lock_guard lock(mutex_);
+        return finished_;
+    }
+    /// Once finished(): the addresses, or getaddrinfo's reason for having none.
+    [[nodiscard]] std::vector<asio::ip::tcp::endpoint> endpoints(std::string& problem) {
+        const std::lock_guard lock(mutex_);
+        problem = problem_;
+        return endpoints_;
+    }
+
+private:
+    static void run(const std::shared_ptr<dns_lookup>& self, const std::string& host, const std::string& port) {
+        addrinfo hints{};  // as Asio's resolver asks: any family, TCP, no flags
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_protocol = IPPROTO_TCP;
+        addrinfo* list = nullptr;
+        const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &list);
+        const int sys_errno = errno;
+        std::vector<asio::ip::tcp::endpoint> found;
+        for (const addrinfo* a = list; rc == 0 && a; a = a->ai_next) {
+            if ((a->ai_family != AF_INET && a->ai_family != AF_INET6) || a->ai_addrlen > sizeof(sockaddr_in6)) continue;
+            asio::ip::tcp::endpoint ep;
+            std::memcpy(ep.data(), a->ai_addr, a->ai_addrlen);
+            ep.resize(a->ai_addrlen);
+            found.push_back(ep);
+        }
+        if (list) ::freeaddrinfo(list);
+
+        const std::lock_guard lock(self->mutex_);
+        self->endpoints_ = std::move(found);
+        if (rc != 0) self->problem_ = rc == EAI_SYSTEM ? std::strerror(sys_errno) : ::gai_strerror(rc);
+        else if (self->endpoints_.empty()) self->problem_ = "no IPv4 or IPv6 address";
+        self->finished_ = true;
+        // Under the mutex: a registered waiter's io_context is still alive (see watch).
+        if (self->waiter_) asio::post(self->waiter_ex_, [self] { self->wake(); });
+    }
+
+    void wake() {
+        const std::lock_guard lock(mutex_);
+        if (waiter_) waiter_->cancel();
+    }
+
+    std::mutex mutex_;
+    bool finished_ = false;
+    std::vector<asio::ip::tcp::endpoint> endpoints_;
+    std::string problem_;
+    asio::steady_timer* waiter_ = nullptr;
+    asio::any_io_executor waiter_ex_;
+};
+
+}  // namespace detail
 
 namespace {
 
@@ -65,6 +167,9 @@ error transport_error(errc code, const std::string& what, const boost::system::e
 
 errc classify_io(const boost::system::error_code& ec) {
     if (ec == beast::error::timeout) return errc::timeout;
+    // Beast's own timeouts say `timeout`: an abort is the caller cancelling (or close()), and
+    // never a reason to reconnect.
+    if (ec == asio::error::operation_aborted) return errc::aborted;
     if (ec.category() == asio::error::get_ssl_category() || ec.category() == asio::ssl::error::get_stream_category())
         return ec == asio::ssl::error::stream_truncated ? errc::connection_lost : errc::tls_failed;
     if (ec.category() == beast::http::make_error_code(beast::http::error::need_more).category() && ec != beast::http::error::end_of_stream &&
@@ -72,6 +177,15 @@ errc classify_io(const boost::system::error_code& ec) {
         return errc::protocol_error;
     return errc::connection_lost;
 }
+
+/// Whether the calling coroutine was cancelled. With co_spawn's default filter only a terminal
+/// cancellation gets this far; it also cancelled the operation we were awaiting. Asio throws at
+/// the coroutine's next co_await of an operation, so we must return before any.
+bool cancelled(const asio::cancellation_state& state) noexcept {
+    return state.cancelled() != asio::cancellation_type::none;
+}
+
+error aborted_error(const std::string& what) { return error{errc::aborted, 0, {}, what + " was cancelled", {}, {}}; }
 
 }  // namespace
 
@@ -129,6 +243,29 @@ void connection::unpark() noexcept {
     }
 }
 
+asio::awaitable<error> connection::resolve(std::vector<asio::ip::tcp::endpoint>& out) {
+    // A lookup still running from an attempt that gave up on it is waited for, not repeated.
+    if (!lookup_ || lookup_->finished()) lookup_ = detail::dns_lookup::start(host_, port_);
+    const auto lookup = lookup_;
+    asio::steady_timer wake(ex_, timeouts_.connect);
+    const detail::dns_lookup::watch watching(lookup, wake);
+    // The timer is cancelled when the answer comes; it expires at the deadline.
+    while (!lookup->finished()) {
+        auto [ec] = co_await wake.async_wait(use_tuple);
+        if (cancelled(co_await asio::this_coro::cancellation_state)) co_return aborted_error("resolving " + host_);
+        if (!ec && !lookup->finished())
+            co_return error{errc::timeout, 0, {},
+                            "DNS resolution of " + host_ + " timed out after " + std::to_string(timeouts_.connect.count()) +
+                                " ms (check the name servers in /etc/resolv.conf, or raise --connect-timeout)",
+                            {}, {}};
+    }
+    std::string problem;
+    out = lookup->endpoints(problem);
+    lookup_.reset();
+    if (!problem.empty()) co_return error{errc::resolve_failed, 0, {}, "cannot resolve " + host_ + ": " + problem, {}, {}};
+    co_return error{};
+}
+
 asio::awaitable<error> connection::connect() {
     close();
     std::vector<asio::ip::tcp::endpoint> endpoints;
@@ -136,15 +273,8 @@ asio::awaitable<error> connection::connect() {
     if (ip_literal_ && std::from_chars(port_.data(), port_.data() + port_.size(), port).ec == std::errc{}) {
         // An IP address needs no resolver (whose thread would cost a round trip per connection).
         endpoints.emplace_back(*ip_literal_, port);
-    } else {
-        asio::ip::tcp::resolver resolver(ex_);
-        asio::steady_timer deadline(ex_, timeouts_.connect);
-        // A resolver has no timeout of its own: race it against the deadline.
-        auto raced = co_await (resolver.async_resolve(host_, port_, use_tuple) || deadline.async_wait(use_tuple));
-        if (raced.index() == 1) co_return error{errc::timeout, 0, {}, "resolving " + host_ + " timed out", {}, {}};
-        auto [rec, resolved] = std::get<0>(raced);
-        if (rec) co_return transport_error(errc::resolve_failed, "cannot resolve " + host_, rec);
-        for (const auto& entry : resolved) endpoints.push_back(entry.endpoint());
+    } else if (auto e = co_await resolve(endpoints)) {
+        co_return e;
     }
 
     if (tls_ctx_)
@@ -154,6 +284,10 @@ asio::awaitable<error> connection::connect() {
     ++connects_;
     tcp().expires_after(timeouts_.connect);
     auto [cec, ep] = co_await tcp().async_connect(endpoints, use_tuple);
+    if (cancelled(co_await asio::this_coro::cancellation_state)) {
+        close();
+        co_return aborted_error("connecting to " + host_ + ":" + port_);
+    }
     if (cec) {
         close();
         co_return transport_error(cec == beast::error::timeout ? errc::timeout : errc::connect_failed,
@@ -168,6 +302,10 @@ asio::awaitable<error> connection::connect() {
         }
         secure_->set_verify_callback(asio::ssl::host_name_verification(host_));
         auto [hec] = co_await secure_->async_handshake(asio::ssl::stream_base::client, use_tuple);
+        if (cancelled(co_await asio::this_coro::cancellation_state)) {
+            close();
+            co_return aborted_error("the TLS handshake with " + host_ + ":" + port_);
+        }
         if (hec) {
             close();
             auto e = transport_error(hec == beast::error::timeout ? errc::timeout : errc::tls_failed,
@@ -189,6 +327,10 @@ asio::awaitable<exchange_result> connection::exchange(http_request& req, std::si
         std::tie(wec, std::ignore) = co_await http::async_write(*secure_, req, use_tuple);
     else
         std::tie(wec, std::ignore) = co_await http::async_write(*plain_, req, use_tuple);
+    if (cancelled(co_await asio::this_coro::cancellation_state)) {
+        out.err = aborted_error("the request to " + host_);
+        co_return out;
+    }
     if (wec) {
         out.err = transport_error(classify_io(wec), "sending the request to " + host_ + " failed", wec);
         co_return out;
@@ -203,6 +345,11 @@ asio::awaitable<exchange_result> connection::exchange(http_request& req, std::si
     else
         std::tie(rec, std::ignore) = co_await http::async_read(*plain_, buffer_, parser, use_tuple);
     got_bytes = parser.got_some();
+    // An answer that came whole is kept even when the cancellation arrived meanwhile.
+    if (rec && cancelled(co_await asio::this_coro::cancellation_state)) {
+        out.err = aborted_error("the request to " + host_);
+        co_return out;
+    }
     if (rec) {
         out.err = transport_error(classify_io(rec), "reading the response from " + host_ + " failed", rec);
         co_return out;
@@ -212,6 +359,8 @@ asio::awaitable<exchange_result> connection::exchange(http_request& req, std::si
 }
 
 asio::awaitable<exchange_result> connection::send(http_request& req, std::size_t body_limit) {
+    if (cancelled(co_await asio::this_coro::cancellation_state))
+        co_return exchange_result{aborted_error("the request to " + host_), {}};
     if (open_ && std::chrono::steady_clock::now() - last_used_ > timeouts_.idle) close();
     take_back();
     const bool reused = open_;
@@ -222,6 +371,7 @@ asio::awaitable<exchange_result> connection::send(http_request& req, std::size_t
     logging::debug("http: ", req.method_string(), " ", req.target(), " on ", reused ? "kept-alive" : "new", " connection");
     auto result = co_await exchange(req, body_limit, got_bytes);
     logging::debug("http: answer ", result.err ? result.err.message : std::to_string(result.response.result_int()));
+    // (exchange() and connect() return errc::aborted when cancelled: no second try then.)
     if (result.err && reused && !got_bytes && result.err.code == errc::connection_lost) {
         // The server closed the kept-alive connection under us: one fresh attempt.
         if (auto e = co_await connect()) co_return exchange_result{std::move(e), {}};

@@ -19,8 +19,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace scb::s3 {
+
+namespace detail {
+class dns_lookup;
+}
 
 namespace http = boost::beast::http;
 using http_request = http::request<http::span_body<const char>>;
@@ -53,6 +58,8 @@ public:
     /// Sends one request and reads the response (up to `body_limit` bytes of body), connecting
     /// first when needed. If a reused connection turns out closed before any byte of the answer
     /// came back, it reconnects and sends once more (S3 requests here are idempotent).
+    /// A cancellation of the calling coroutine (terminal, e.g. through co_spawn with
+    /// bind_cancellation_slot) ends it at once with errc::aborted: no reconnect, no exception.
     boost::asio::awaitable<exchange_result> send(http_request& req, std::size_t body_limit);
 
     ~connection() { close(); }
@@ -74,6 +81,7 @@ public:
 
 private:
     boost::asio::awaitable<error> connect();
+    boost::asio::awaitable<error> resolve(std::vector<boost::asio::ip::tcp::endpoint>& out);
     boost::asio::awaitable<exchange_result> exchange(http_request& req, std::size_t body_limit, bool& got_bytes);
     boost::beast::tcp_stream& tcp() noexcept;
     void unpark() noexcept;
@@ -90,6 +98,9 @@ private:
     int parked_fd_ = -1;  // the socket while park()ed: owned here, unknown to the reactor
     boost::asio::ip::tcp parked_protocol_ = boost::asio::ip::tcp::v4();
     std::chrono::steady_clock::time_point last_used_{};
+    // A getaddrinfo that outlived the last connect attempt's timeout: the next attempt waits for it
+    // rather than starting another (a DNS server that never answers costs one thread, not one per try).
+    std::shared_ptr<detail::dns_lookup> lookup_;
     std::uint64_t connects_ = 0;
 };
 

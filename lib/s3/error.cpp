@@ -28,6 +28,7 @@ std::string_view name(errc code) noexcept {
     case errc::client_error: return "client_error";
     case errc::integrity_mismatch: return "integrity_mismatch";
     case errc::no_credentials: return "no_credentials";
+    case errc::aborted: return "aborted";
     }
     return "unknown";
 }

@@ -28,6 +28,8 @@ enum class errc {
     // The answer was 200 but not what we asked for (e.g. a checksum that does not match).
     integrity_mismatch,
     no_credentials,
+    // Not a failure: the caller cancelled the request (shutdown). Never retried by the connection.
+    aborted,
 };
 
 /// One failed S3 operation. `describe()` is a single log line; it never contains a secret.
