@@ -2,6 +2,7 @@
 // failures to exit codes (see README.md, "Exit codes").
 #include "backup/daemon.hpp"
 #include "backup/exit_codes.hpp"
+#include "config/listen_address.hpp"
 #include "config/settings.hpp"
 #include "health/http_server.hpp"
 #include "health/metrics.hpp"
@@ -18,7 +19,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <csignal>
 #include <cstdio>
+#include <random>
 #include <exception>
 #include <iostream>
 
@@ -80,7 +83,19 @@ int run_restore_command(const config::settings& s) {
     std::string source;
     if (!make_client(ioc, s, client, source)) return exit_code::usage;
     logging::debug("credentials=", source, " s3=", client->where().origin());
-    return run_to_exit_code(ioc, restore::run(*client, s));
+    restore::command_options o;
+    o.bucket = s.bucket;
+    o.prefix = s.prefix;
+    o.key = s.restore_key;
+    o.output = s.output;
+    o.force = s.force;
+    o.json = s.json;
+    o.file = s.file;
+    o.max_size = s.max_size;
+    const auto which = s.cmd == config::command::list      ? restore::command_kind::list
+                       : s.cmd == config::command::restore ? restore::command_kind::restore
+                                                           : restore::command_kind::verify;
+    return run_to_exit_code(ioc, restore::run(*client, which, o));
 }
 
 int run_service(const config::settings& s) {
@@ -88,9 +103,15 @@ int run_service(const config::settings& s) {
     std::optional<s3::client> client;
     std::string source;
     if (!make_client(ioc, s, client, source)) return exit_code::usage;
+    // The spool belongs to one process (a lock file in it). `run` needs it; `once` beside a running
+    // daemon uploads from memory and leaves the copy to that daemon, which watches the same file.
     std::optional<spool::spool> store;
     try {
         store.emplace(spool::spool::open(s.spool_dir));
+    } catch (const spool::spool_locked& e) {
+        if (s.cmd != config::command::once)
+            return fail(exit_code::spool_locked, std::string(e.what()) + " (BACKUP_DIRECTORY / --spool-dir)");
+        logging::info(e.what(), ": uploading without a spool");
     } catch (const spool::spool_error& e) {
         return fail(exit_code::usage, std::string(e.what()) + " (BACKUP_DIRECTORY / --spool-dir)");
     }
@@ -103,7 +124,7 @@ int run_service(const config::settings& s) {
     std::optional<health::http_server> http;
     if (!s.listen.empty() && s.cmd == config::command::run) {
         try {
-            http.emplace(ioc.get_executor(), *health::parse_listen(s.listen), metrics, s.stale_after);
+            http.emplace(ioc.get_executor(), *config::parse_listen(s.listen), metrics, s.stale_after);
         } catch (const boost::system::system_error& e) {
             return fail(exit_code::usage, "cannot listen on " + s.listen + ": " + e.code().message() +
                                               " (SCB_LISTEN / --listen)");
@@ -117,7 +138,7 @@ int run_service(const config::settings& s) {
     opts.file = s.file;
     opts.max_size = s.max_size;
     opts.reconcile_interval = s.reconcile_interval;
-    opts.shutdown_timeout = s.shutdown_timeout;
+    opts.stale_after = s.stale_after;
     opts.upload.prefix = s.prefix;
     opts.upload.object = s.object;
     opts.upload.latest_key = s.latest_key;
@@ -127,17 +148,28 @@ int run_service(const config::settings& s) {
         opts.heartbeat = &*pinger;
         opts.heartbeat_interval = s.heartbeat_interval;
     }
-    opts.upload.retry_min = s.retry_min;
-    opts.upload.retry_max = s.retry_max;
+    opts.upload.policy.retry_min = s.retry_min;
+    opts.upload.policy.retry_max = s.retry_max;
+    opts.upload.policy.grace = s.shutdown_timeout;
+    opts.upload.policy.seed = std::random_device{}();
     opts.upload.spool_max_files = s.spool_max_files;
+    if (s.cmd == config::command::once) {
+        // The same uploader as `run`, ending once the version is confirmed or given up.
+        opts.upload.finish_when_idle = true;
+        opts.upload.policy.max_attempts = 5;
+        opts.upload.policy.give_up_on_needs_fix = true;
+    }
 
-    backup::daemon service(ioc.get_executor(), *client, *store, opts);
+    backup::daemon service(ioc.get_executor(), *client, store ? &*store : nullptr, opts);
     return run_to_exit_code(ioc, s.cmd == config::command::once ? service.once() : service.run());
 }
 
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    // A closed log reader (`scb-backup run 2>&1 | logger` whose logger died) must not kill the
+    // daemon: writes then fail with EPIPE, which the logger ignores.
+    std::signal(SIGPIPE, SIG_IGN);
     logging::configure_for_environment();
     try {
         config::parse_result parsed;
@@ -152,7 +184,7 @@ int main(int argc, char* argv[]) {
         }
         logging::set_level(parsed.values.log_level);
         if (parsed.values.cmd == config::command::healthcheck) {
-            auto r = health::probe(*health::parse_listen(parsed.values.listen), std::chrono::seconds(5));
+            auto r = health::probe(*config::parse_listen(parsed.values.listen), std::chrono::seconds(5));
             std::cout << r.text << "\n";
             return r.healthy ? exit_code::ok : 1;
         }

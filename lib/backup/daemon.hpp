@@ -26,20 +26,20 @@ struct daemon_options {
     std::filesystem::path file;
     std::uint64_t max_size = 64ull * 1024 * 1024;
     std::chrono::milliseconds reconcile_interval{std::chrono::minutes(5)};
-    std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};
-    unsigned once_attempts = 5;  // `once`: tries for a retryable failure before giving up
-    uploader_options upload;
+    uploader_options upload;     // upload.policy.grace is the shutdown grace period
     // Optional, owned by main; null when unused.
     health::state* health = nullptr;         // counters and the /healthz verdict
     health::http_server* http = nullptr;     // served while run() runs
     notify::notifier* notifier = nullptr;    // READY/STATUS/STOPPING/WATCHDOG to systemd
-    heartbeat::pinger* heartbeat = nullptr;  // dead man's switch, pinged only while all is in S3
+    heartbeat::pinger* heartbeat = nullptr;  // dead man's switch, pinged only while healthy
     std::chrono::milliseconds heartbeat_interval{std::chrono::minutes(5)};
+    std::chrono::seconds stale_after{std::chrono::minutes(5)};  // the health verdict's limit
 };
 
 class daemon {
 public:
-    daemon(boost::asio::any_io_executor ex, s3::client& client, spool::spool& store, daemon_options opts);
+    /// `store` null: no spool of our own (`once` beside a running daemon that owns it).
+    daemon(boost::asio::any_io_executor ex, s3::client& client, const spool::spool* store, daemon_options opts);
     ~daemon();
 
     /// Runs until SIGTERM/SIGINT (exit 0) or an unrecoverable watch failure; returns the exit code.
@@ -51,26 +51,28 @@ private:
     enum class origin { startup, watch, reconcile };
     /// Reads the file; a new version is submitted to the uploader and returned.
     std::optional<version> consider(origin why, const char* detail);
+    /// Reads the file as it is now: a version (not submitted yet), or nullopt with health and log told why.
+    std::optional<version> read_file();
     /// lnd closed its temp file: read it now and have its PUT signed, so that when the rename makes
     /// it the file, consider() only checks that it is the same inode, size and mtime and submits it.
     boost::asio::awaitable<void> stage(std::filesystem::path temp);
     /// The staged version, if the file is now the temp file that stage() read (it is used once).
     std::optional<version> take_staged(origin why);
-    /// The object name of a new version: its time is now, but always after the previous name's, so
-    /// that names sort in the order versions were seen even two within a millisecond.
+    /// The object name of a new version: its time is S3's (the client's corrected clock), always
+    /// after the previous name's, so that names sort in the order versions were seen.
     std::string next_name(const std::string& sha256_hex);
-    /// What follows a new version off the upload's critical path: the log line, health, spool copy.
+    /// What follows a new version off the upload's critical path: the log line and health.
     void record(const version& v, const char* detail);
     /// consider() then record(); true for a new version.
     bool take_and_record(origin why, const char* detail);
     boost::asio::awaitable<void> watch_loop();
-    boost::asio::awaitable<void> uploader_task();
-    boost::asio::awaitable<int> wait_for_signal(boost::asio::signal_set& signals);
+    boost::asio::awaitable<int> wait_for_stop_signal(boost::asio::signal_set& signals);
+    boost::asio::awaitable<void> abort_on_second_signal(boost::asio::signal_set& signals);
     boost::asio::awaitable<void> heartbeat_loop();
 
     boost::asio::any_io_executor ex_;
     s3::client& client_;
-    spool::spool& spool_;
+    const spool::spool* spool_;
     daemon_options opts_;
     boost::asio::thread_pool spool_io_{1};
     uploader uploader_;
@@ -81,11 +83,10 @@ private:
         version v;
     };
     std::optional<staged_version> staged_;
-    bool missing_logged_ = false;
-    boost::asio::cancellation_signal watchdog_stop_;
-    boost::asio::cancellation_signal heartbeat_stop_;
+    snapshot::problem last_problem_ = snapshot::problem::none;  // logged once per kind in a row
+    // Background tasks that live as long as run(): stopped by cancellation at its end.
+    boost::asio::cancellation_signal watchdog_stop_, heartbeat_stop_, second_signal_stop_;
     boost::asio::steady_timer heartbeat_wake_;
-    bool last_upload_ok_ = false;
 };
 
 }  // namespace scb::backup

@@ -12,6 +12,7 @@ inline constexpr int no_bucket = 68;    // EX_NOHOST: `once`: S3 says the bucket
 inline constexpr int unavailable = 69;  // EX_UNAVAILABLE: `once`: S3 unreachable or failing after retries
 inline constexpr int internal = 70;     // EX_SOFTWARE: a bug; the log line says what
 inline constexpr int os_error = 71;     // EX_OSERR: inotify failed (watch limits)
+inline constexpr int spool_locked = 75;  // EX_TEMPFAIL: `run`: another scb-backup process owns the spool folder
 inline constexpr int no_permission = 77;  // EX_NOPERM: `once`: S3 refused the credentials or the access
 
 // `list`, `restore`, `verify` (lib/restore). S3 failures map as for `once` (for_s3_error); also:

@@ -114,7 +114,9 @@ struct taken_lock {
 std::error_code take_lock(const fs::path& dir, taken_lock& out, long& owner_pid) {
     const auto path = dir / lock_file_name;
     // O_NOFOLLOW: a symlink put there must not make us create or lock a file elsewhere.
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    // Read-only: a file held open for writing would keep the spool's file system from being
+    // remounted read-only (and the lock needs no write access).
+    int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return last_error();
     auto fail = [fd](std::error_code ec) {
         ::close(fd);
@@ -135,7 +137,10 @@ std::error_code take_lock(const fs::path& dir, taken_lock& out, long& owner_pid)
     // our pid for a second process to name. Both are best effort: the lock already holds.
     (void)::fchmod(fd, 0600);
     const auto pid = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd, 0) == 0 && ::pwrite(fd, pid.data(), pid.size(), 0) < 0) { /* only informative */ }
+    if (int w = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW); w >= 0) {
+        if (::write(w, pid.data(), pid.size()) < 0) { /* only informative */ }
+        ::close(w);
+    }
     out = {fd, st.st_dev, st.st_ino};
     return {};
 }

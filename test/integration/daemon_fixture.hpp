@@ -4,8 +4,10 @@
 #include "crypto/hash.hpp"
 #include "lnd_simulator.hpp"
 #include "s3_environment.hpp"
+#include "spool/spool.hpp"
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -23,6 +25,13 @@ inline bool eventually(const std::function<bool()>& condition,
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return condition();
+}
+
+/// The binary under test: this build's, or SCB_TEST_BINARY (to show that a new test fails on an
+/// older build: `SCB_TEST_BINARY=/old/build/app/scb-backup integration_tests "[trust]"`).
+inline std::string backup_executable() {
+    const char* other = std::getenv("SCB_TEST_BINARY");
+    return other && *other ? other : SCB_BACKUP_EXECUTABLE;
 }
 
 /// Variables of the machine's own environment that must not leak into the binary under test.
@@ -57,7 +66,7 @@ struct daemon_fixture {
 
     std::unique_ptr<child_process> start(std::vector<std::string> args = {"run"}, std::vector<std::string> extra_env = {},
                                          bool use_tls = false) const {
-        std::vector<std::string> argv{SCB_BACKUP_EXECUTABLE};
+        std::vector<std::string> argv{backup_executable()};
         argv.insert(argv.end(), args.begin(), args.end());
         auto e = env(use_tls);
         e.insert(e.end(), extra_env.begin(), extra_env.end());
@@ -65,7 +74,7 @@ struct daemon_fixture {
     }
 
     run_result run_once(std::vector<std::string> args = {"once"}, std::vector<std::string> extra_env = {}) const {
-        std::vector<std::string> argv{SCB_BACKUP_EXECUTABLE};
+        std::vector<std::string> argv{backup_executable()};
         argv.insert(argv.end(), args.begin(), args.end());
         auto e = env();
         e.insert(e.end(), extra_env.begin(), extra_env.end());
@@ -107,12 +116,13 @@ struct daemon_fixture {
         return n;
     }
 
+    /// Every file in the spool folder but its lock file (temporary files count).
     std::size_t spool_files() const {
         std::size_t n = 0;
         std::error_code ec;
         for (auto it = std::filesystem::directory_iterator(spool, ec); !ec && it != std::filesystem::directory_iterator();
              it.increment(ec))
-            ++n;
+            n += it->path().filename() != scb::spool::lock_file_name;
         return n;
     }
 };
