@@ -2,6 +2,7 @@
 // leaves them in: the daemon must not crash, must say what is wrong, and must never upload or spool
 // a half-read or half-written version.
 #include "daemon_fixture.hpp"
+#include "spool/spool.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -13,6 +14,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -24,15 +26,16 @@ namespace {
 
 /// Checks every file in the spool: complete versions whose content hashes to the 6 hex digits in
 /// their name, plus (only when `temps` is given) temporary files, which it collects. Returns the
-/// version names. `ignore` is a file the test itself put there.
-std::set<std::string> check_spool(const std::string& dir, std::set<std::string>* temps = nullptr,
-                                  const std::string& ignore = "") {
-    std::set<std::string> names;
+/// versions, name -> SHA-256 of the content. `ignore` is a file the test itself put there; the
+/// spool's lock file is not a version either.
+std::map<std::string, std::string> check_spool(const std::string& dir, std::set<std::string>* temps = nullptr,
+                                               const std::string& ignore = "") {
+    std::map<std::string, std::string> versions;
     std::error_code ec;
     for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
         const auto name = it->path().filename().string();
         CAPTURE(name);
-        if (name == ignore) continue;
+        if (name == ignore || name == scb::spool::lock_file_name) continue;
         if (name.ends_with(".tmp")) {
             CHECK(temps != nullptr);  // no temporary file where none may be
             if (temps) temps->insert(name);
@@ -48,16 +51,31 @@ std::set<std::string> check_spool(const std::string& dir, std::set<std::string>*
         }
         const std::string content{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
         CHECK(content.size() >= 45);
-        CHECK(scb::crypto::sha256_hex(content).substr(58) == name.substr(name.size() - 13, 6));
-        names.insert(name);
+        const auto sha = scb::crypto::sha256_hex(content);
+        CHECK(sha.substr(58) == name.substr(name.size() - 13, 6));
+        versions.emplace(name, sha);
     }
-    return names;
+    return versions;
 }
 
-std::set<std::string> keys_in_s3(daemon_fixture& f) {
-    std::set<std::string> keys;
-    for (auto& o : f.objects()) keys.insert(o["key"].get<std::string>().substr(f.prefix.size()));
-    return keys;
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// Whether the front saw S3 accept (200) a PUT whose body has this SHA-256 (x-amz-content-sha256,
+/// which the front checks against the body), since its request log was last cleared.
+bool put_accepted(daemon_fixture& f, const std::string& sha) {
+    for (auto& r : f.s3.requests())
+        if (r["method"] == "PUT" && r["status"] == 200 && r["headers"].value("x-amz-content-sha256", "") == sha)
+            return true;
+    return false;
+}
+
+std::size_t objects_with_sha(daemon_fixture& f, const std::string& sha) {
+    std::size_t n = 0;
+    for (auto& o : f.objects()) n += o["sha256"] == sha;
+    return n;
 }
 
 void write_plain(const fs::path& p, const std::string& content) {
@@ -83,24 +101,46 @@ const std::vector<std::string> fast_retries{"run", "--retry-min", "100ms", "--re
 
 TEST_CASE("SIGKILL at random moments during bursts of swaps, 20 times: no torn spool file, nothing lost",
           "[integration][crash]") {
+    // Rounds alternate: S3 up (even), S3 down (odd). After a kill in a down round, what the daemon
+    // must not lose is the newest state it left behind: the file lnd holds, or (every other time,
+    // when the test removes the file as if lnd's disk had lost it) the newest spooled copy. The next
+    // round has S3 up and lnd writes nothing until S3 accepted a PUT of exactly that content. A
+    // newer version cannot stand in for it (none exists yet), so a daemon that skipped its
+    // start-up upload, or dropped or misordered its leftovers, fails here. After a kill in an up
+    // round S3 is down at the restart: nothing is confirmed then, so no spooled content may vanish
+    // before the next kill; its versions are superseded by the newer ones of that round.
     daemon_fixture f;
     const auto seed = std::random_device{}();
     INFO("seed " << seed);
     std::mt19937 rng(seed);
     int version = 0;
     f.lnd.swap(lnd_simulator::content(version));
-    std::set<std::string> seen;        // every version name found in the spool after a kill
-    std::set<std::string> temps_left;  // temporary files the last kill left
-    int temps_total = 0;
+    std::map<std::string, std::string> spool_at_kill;  // name -> SHA-256, after the last kill
+    std::string owed;                                   // SHA-256 the next restart (S3 up) must upload
+    std::string owed_what;                              // where it was: for the failure message
+    std::set<std::string> temps_left;                   // temporary files the last kill left
+    int temps_total = 0, from_spool = 0;
+
+    // The check after a restart with S3 up: S3 accepts a PUT of exactly the content the kill left,
+    // and then every spooled copy (all older or the same) is deleted.
+    auto expect_owed_uploaded = [&](child_process& d) {
+        CAPTURE(owed_what);
+        const bool uploaded = eventually([&] { return put_accepted(f, owed); }, 30s);
+        INFO(d.stderr_text());
+        REQUIRE(uploaded);
+        CHECK(objects_with_sha(f, owed) >= 1);
+        CHECK(eventually([&] { return f.spooled_versions() == 0; }, 20s));
+    };
+
     for (int round = 0; round < 20; ++round) {
         CAPTURE(round);
         // Every other round S3 is down, so versions pile up in the spool and the kill hits retries.
         const bool outage = round % 2 == 1;
         f.s3.control("POST", outage ? "/outage/start" : "/outage/end");
+        f.s3.control("DELETE", "/requests");
         auto d = f.start(fast_retries);
         // spool::open() at start removes what an earlier kill left half-written.
-        REQUIRE(eventually([&] { return !d->stderr_text().empty(); }, 10s));
-        REQUIRE(eventually([&] { return d->stderr_text().find("starting") != std::string::npos; }, 10s));
+        REQUIRE(d->wait_for_stderr("starting", 10s));
         // The running daemon writes temporary files of its own (new names: they carry the time),
         // but none that the kill left survives the start.
         std::set<std::string> temps_now;
@@ -109,6 +149,8 @@ TEST_CASE("SIGKILL at random moments during bursts of swaps, 20 times: no torn s
             CAPTURE(t);
             CHECK(!fs::exists(fs::path(f.spool) / t));
         }
+        if (!owed.empty()) expect_owed_uploaded(*d);
+        owed.clear();
 
         std::atomic<bool> stop{false};
         std::thread lnd([&, burst_seed = rng()] {
@@ -118,30 +160,56 @@ TEST_CASE("SIGKILL at random moments during bursts of swaps, 20 times: no torn s
                 std::this_thread::sleep_for(std::chrono::microseconds(local() % 20'000));
             }
         });
+        // Pacing only: where the kill lands is random on purpose; nothing below depends on it.
         std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 700));
         d->signal(SIGKILL);
         stop = true;
         lnd.join();
         REQUIRE(d->wait(5s).value_or(0) == 128 + SIGKILL);
         temps_left.clear();
-        for (auto& n : check_spool(f.spool, &temps_left)) seen.insert(n);
+        const auto spooled = check_spool(f.spool, &temps_left);
         temps_total += static_cast<int>(temps_left.size());
+
+        if (outage) {
+            // S3 confirmed nothing in this round: every content spooled before it is still spooled
+            // (the spool cap aside, which warns).
+            std::set<std::string> kept;
+            for (const auto& [name, sha] : spooled) kept.insert(sha);
+            if (d->stderr_text().find("--spool-max-files): dropped") == std::string::npos) {
+                for (const auto& [name, sha] : spool_at_kill) {
+                    CAPTURE(name);
+                    CHECK(kept.count(sha) == 1);
+                }
+            }
+            // What the kill left for the next restart, S3 up, to upload. lnd stopped with the burst,
+            // so the file holds the newest version there is: the one at the kill or one written
+            // just after it. (It can be missing: removed after an earlier kill, and the kill of
+            // the round since came before lnd's first swap.)
+            const bool file_there = fs::exists(f.lnd.file());
+            if ((round % 4 == 3 || !file_there) && !spooled.empty()) {
+                fs::remove(f.lnd.file());  // only the spool has it now
+                owed = spooled.rbegin()->second;
+                owed_what = "the newest spooled copy " + spooled.rbegin()->first + " (channel.backup removed)";
+                ++from_spool;
+            } else if (file_there) {
+                owed = scb::crypto::sha256_hex(slurp(f.lnd.file()));
+                owed_what = "channel.backup as lnd left it at the kill, version " + std::to_string(version);
+            }
+        }
+        spool_at_kill = spooled;
     }
-    INFO(seen.size() << " versions and " << temps_total << " temporary files found after the kills");
+    INFO(temps_total << " temporary files found after the kills; " << from_spool
+                     << " restarts had only the spool to upload from");
+    CHECK(from_spool >= 1);  // the spool-only path was exercised
 
     f.s3.control("POST", "/outage/end");
+    f.s3.control("DELETE", "/requests");
+    auto d = f.start(fast_retries);
+    expect_owed_uploaded(*d);
     const auto last = lnd_simulator::content(++version);
     f.lnd.swap(last);
-    auto d = f.start(fast_retries);
     REQUIRE(f.wait_for_content(last, 30s));
     REQUIRE(eventually([&] { return f.spool_files() == 0; }, 20s));
-    const auto keys = keys_in_s3(f);
-    // Every version that was durably spooled reached S3, or a newer one that holds all of it did
-    // (newest wins); the final one is there in any case.
-    for (const auto& name : seen) {
-        CAPTURE(name);
-        CHECK((keys.count(name) == 1 || (!keys.empty() && *keys.rbegin() > name)));
-    }
     CHECK(f.count_with_sha(last) == 1);
     CHECK(d->running());
 }
@@ -282,7 +350,7 @@ TEST_CASE("Spool full, then read-only: a clear error, the upload still happens f
     f.s3.control("POST", "/faults", R"({"count":1,"kind":"status500"})");
     f.lnd.swap(v1);
     CHECK(d->wait_for_stderr("No space left on device", 10s));
-    CHECK_THAT(d->stderr_text(), Catch::Contains("cannot write the spool copy") &&
+    CHECK_THAT(d->stderr_text(), Catch::Contains("spool: cannot write " + f.spool + "/channel-") &&
                                      Catch::Contains("the upload goes on from memory"));
     CHECK(f.wait_for_content(v1));
     check_spool(f.spool, nullptr, "filler");  // no half-written version, no temp file left
@@ -315,17 +383,27 @@ TEST_CASE("The spool cap drops the oldest unconfirmed versions, never the newest
     auto d = f.start({"run", "--retry-min", "100ms", "--retry-max", "400ms", "--spool-max-files", "3"});
     REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
     f.s3.control("POST", "/outage/start");
+    // Only the newest unconfirmed version is spooled (at a failed attempt or after the 1 s delay):
+    // each version gets its copy before lnd writes the next, so that 8 copies are made.
     for (int i = 1; i <= 8; ++i) {
+        CAPTURE(i);
+        const auto sha = scb::crypto::sha256_hex(lnd_simulator::content(i));
         f.lnd.swap(lnd_simulator::content(i));
-        REQUIRE(eventually([&] { return d->stderr_text().find(scb::crypto::sha256_hex(lnd_simulator::content(i)).substr(0, 12)) != std::string::npos; }, 10s));
+        REQUIRE(eventually([&] {
+            std::set<std::string> temps;  // the daemon is writing: its own temporary files may be there
+            for (const auto& [name, content_sha] : check_spool(f.spool, &temps))
+                if (content_sha == sha) return true;
+            return false;
+        }, 10s));
     }
+    INFO(d->stderr_text());
     REQUIRE(d->wait_for_stderr("--spool-max-files): dropped", 10s));
     // The newest version's copy is one of the 3 kept.
     const auto newest_tail = scb::crypto::sha256_hex(lnd_simulator::content(8)).substr(58) + ".backup";
     REQUIRE(eventually([&] {
         std::set<std::string> temps;  // the daemon is writing: its own temporary files may be there
-        auto names = check_spool(f.spool, &temps);
-        return names.size() <= 3 && !names.empty() && names.rbegin()->ends_with(newest_tail);
+        auto versions = check_spool(f.spool, &temps);
+        return versions.size() <= 3 && !versions.empty() && versions.rbegin()->first.ends_with(newest_tail);
     }, 10s));
     f.s3.control("POST", "/outage/end");
     CHECK(f.wait_for_content(lnd_simulator::content(8), 30s));

@@ -132,7 +132,7 @@ TEST_CASE("restore: writes the newest or the named version, 0600, and overwrites
           "[integration][restore]") {
     daemon_fixture f;
     const auto old_key = upload_version(f, lnd_simulator::content(1));
-    std::this_thread::sleep_for(5ms);
+    std::this_thread::sleep_for(5ms);  // distinct millisecond times in the names
     upload_version(f, lnd_simulator::content(2));
     const fs::path out = f.dir.path() + "/restored.backup";
 

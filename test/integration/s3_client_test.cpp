@@ -49,6 +49,18 @@ std::string sample_body(std::size_t n, char seed) {
     return s;
 }
 
+/// Waits until the clock (at x-amz-date's one-second resolution) has moved past its reading at
+/// the call, and returns the new reading: a request signed before the call carries an earlier
+/// x-amz-date than the result, one signed after it carries this one or a later one.
+std::string next_amz_second() {
+    const auto start = sigv4::amz_date(std::chrono::system_clock::now());
+    for (;;) {
+        auto now = sigv4::amz_date(std::chrono::system_clock::now());
+        if (now > start) return now;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 asio::awaitable<std::string> put_then_get(s3::client& c, std::string key, std::string body) {
     // Calls are built before co_await: g++ 12 double-destroys by-value temporaries inside co_await.
     auto put_op = c.put_object(key, body);
@@ -188,8 +200,7 @@ TEST_CASE("A PUT signed ahead is sent as signed, for another key or body it is s
 
         // Prepared and used: signed before the pause, accepted by the verifying front, same bytes back.
         run_coroutine(ioc, c->prepare_put("ahead/1", a, s3::put_options{}));
-        std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-        auto after_pause = sigv4::amz_date(std::chrono::system_clock::now());
+        auto after_pause = next_amz_second();
         REQUIRE_FALSE(run_coroutine(ioc, c->put_object("ahead/1", a)).err);
         CHECK(signed_at("ahead/1") < after_pause);
         CHECK(get(*c, "ahead/1").value == a);
@@ -197,8 +208,7 @@ TEST_CASE("A PUT signed ahead is sent as signed, for another key or body it is s
 
         // Prepared for body a, asked for another buffer of the same size: b is signed and sent.
         run_coroutine(ioc, c->prepare_put("ahead/2", a, s3::put_options{}));
-        std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-        after_pause = sigv4::amz_date(std::chrono::system_clock::now());
+        after_pause = next_amz_second();
         REQUIRE_FALSE(run_coroutine(ioc, c->put_object("ahead/2", b)).err);
         CHECK(signed_at("ahead/2") >= after_pause);
         CHECK(get(*c, "ahead/2").value == b);
@@ -211,8 +221,7 @@ TEST_CASE("A PUT signed ahead is sent as signed, for another key or body it is s
         // ... and a prepared request is used once: the next PUT of the same key is signed anew.
         run_coroutine(ioc, c->prepare_put("ahead/5", a, s3::put_options{}));
         REQUIRE_FALSE(run_coroutine(ioc, c->put_object("ahead/5", a)).err);
-        std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-        after_pause = sigv4::amz_date(std::chrono::system_clock::now());
+        after_pause = next_amz_second();
         REQUIRE_FALSE(run_coroutine(ioc, c->put_object("ahead/5", a)).err);
         CHECK(signed_at("ahead/5") >= after_pause);
     }

@@ -56,6 +56,10 @@ public:
     }
     int port() const { return port_; }
     int count() const { return count_; }
+    /// Time since the last ping (or since the server started, before the first).
+    std::chrono::steady_clock::duration since_last() const {
+        return std::chrono::steady_clock::now() - std::chrono::steady_clock::time_point(last_.load());
+    }
 
 private:
     void serve() {
@@ -71,7 +75,10 @@ private:
                 if (n <= 0) break;
                 req.append(buf, static_cast<std::size_t>(n));
             }
-            if (req.rfind("GET /ping-check-id", 0) == 0) ++count_;
+            if (req.rfind("GET /ping-check-id", 0) == 0) {
+                last_ = std::chrono::steady_clock::now().time_since_epoch();
+                ++count_;
+            }
             const char answer[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK";
             (void)!::write(c, answer, sizeof answer - 1);
             ::close(c);
@@ -80,6 +87,7 @@ private:
     int fd_ = -1, port_ = 0;
     std::atomic<bool> stop_{false};
     std::atomic<int> count_{0};
+    std::atomic<std::chrono::steady_clock::duration> last_{std::chrono::steady_clock::now().time_since_epoch()};
     std::thread thread_;
 };
 
@@ -146,37 +154,54 @@ TEST_CASE("A latest key also keeps the newest version under one stable key", "[i
     REQUIRE(f.wait_for_content(lnd_simulator::content(2)));
     REQUIRE(d->wait_for_stderr("updated node1/latest/channel.backup to channel-", 10s));
     const auto sha2 = scb::crypto::sha256_hex(lnd_simulator::content(2));
-    bool current = false;
-    for (int i = 0; i < 100 && !current; ++i) {
+    // The stable key holds the newest content, not the first.
+    CHECK(eventually([&] {
         for (const auto& o : f.s3.objects())
-            if (o["key"] == "node1/latest/channel.backup" && o["sha256"] == sha2) current = true;
-        if (!current) std::this_thread::sleep_for(50ms);
-    }
-    CHECK(current);  // the stable key holds the newest content, not the first
+            if (o["key"] == "node1/latest/channel.backup" && o["sha256"] == sha2) return true;
+        return false;
+    }, 5s));
 }
 
-TEST_CASE("The heartbeat is sent while healthy and never while the newest version is not in S3",
-          "[integration][options]") {
+TEST_CASE("The heartbeat is sent while healthy, stops once the newest version has not reached S3 for "
+          "--stale-after, and resumes when it has", "[integration][options]") {
     daemon_fixture f;
     ping_server pings;
     f.lnd.swap(lnd_simulator::content(1));
+    // Pings every 300 ms; unhealthy once the newest version has waited 3 s for S3 (ten intervals).
     auto d = f.start({"run", "--heartbeat-url", "http://127.0.0.1:" + std::to_string(pings.port()) + "/ping-check-id",
-                      "--heartbeat-interval", "300ms"});
-    REQUIRE(f.wait_for_content(lnd_simulator::content(1)));
-    for (int i = 0; i < 100 && pings.count() < 2; ++i) std::this_thread::sleep_for(50ms);
-    CHECK(pings.count() >= 2);
+                      "--heartbeat-interval", "300ms", "--stale-after", "3s", "--listen", "127.0.0.1:0"});
+    const std::string marker = "health endpoint listening on http://127.0.0.1:";
+    REQUIRE(d->wait_for_stderr(marker, 10s));
+    const auto log = d->stderr_text();
+    const int health_port = std::atoi(log.c_str() + log.find(marker) + marker.size());
+    REQUIRE(health_port > 0);
+    auto healthz = [&] { return http_call(health_port, "GET", "/healthz").status; };
 
+    REQUIRE(f.wait_for_content(lnd_simulator::content(1)));
+    CHECK(eventually([&] { return pings.count() >= 2; }, 10s));
+
+    // S3 down and a new version: the attempts fail at once, but the version is not stale yet, so
+    // the pings go on until it is (the rule is staleness, not the first failure).
     f.s3.control("POST", "/outage/start");
     f.lnd.swap(lnd_simulator::content(2));
-    REQUIRE(d->wait_for_stderr("retrying", 10s));
-    std::this_thread::sleep_for(200ms);
-    const int during_outage = pings.count();
-    std::this_thread::sleep_for(1500ms);  // five heartbeat intervals
-    CHECK(pings.count() == during_outage);
+    REQUIRE(d->wait_for_stderr("upload failed (attempt 1)", 10s));
+    const int at_failure = pings.count();
+    REQUIRE(eventually([&] { return pings.count() > at_failure || healthz() == 503; }));
+    CHECK(pings.count() > at_failure);  // a ping came before the version went stale
 
+    // Stale: /healthz fails, and the pings stop (no ping for five intervals), the silence that
+    // alerts the operator. At most one ping already decided when health turned.
+    REQUIRE(eventually([&] { return healthz() == 503; }, 20s));
+    const int at_stale = pings.count();
+    CHECK(eventually([&] { return pings.since_last() >= 1500ms; }, 20s));
+    CHECK(pings.count() <= at_stale + 1);
+    CHECK(healthz() == 503);
+
+    // S3 back: the version arrives and the pings resume.
+    const int before_recovery = pings.count();
     f.s3.control("POST", "/outage/end");
     REQUIRE(f.wait_for_content(lnd_simulator::content(2)));
-    for (int i = 0; i < 100 && pings.count() <= during_outage; ++i) std::this_thread::sleep_for(50ms);
-    CHECK(pings.count() > during_outage);
+    CHECK(eventually([&] { return pings.count() > before_recovery; }, 10s));
+    CHECK(healthz() == 200);
     CHECK_THAT(d->stderr_text(), !Catch::Contains("ping-check-id"));  // the check's URL is a secret
 }
