@@ -1,5 +1,7 @@
 #include "config/env_file.hpp"
 
+#include "common/text.hpp"
+
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -8,13 +10,6 @@
 
 namespace scb::config {
 namespace {
-
-std::string trim(const std::string& s) {
-    auto b = s.find_first_not_of(" \t\r");
-    if (b == std::string::npos) return {};
-    auto e = s.find_last_not_of(" \t\r");
-    return s.substr(b, e - b + 1);
-}
 
 bool valid_name(const std::string& n) {
     if (n.empty() || std::isdigit(static_cast<unsigned char>(n[0]))) return false;

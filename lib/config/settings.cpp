@@ -1,7 +1,7 @@
 #include "config/settings.hpp"
 
 #include "config/env_file.hpp"
-#include "health/http_server.hpp"
+#include "config/listen_address.hpp"
 
 #include <boost/program_options.hpp>
 #include <boost/url/parse.hpp>
@@ -179,7 +179,7 @@ const std::vector<option_spec>& specs() {
         {"listen", "SCB_LISTEN", nullptr, "\"\" (off)",
          "serve GET /healthz and /metrics on HOST:PORT (127.0.0.1:9580, [::1]:9580, :9580 = all IPv4)",
          [](settings& s, const std::string& v) {
-             if (!v.empty() && !health::parse_listen(v))
+             if (!v.empty() && !parse_listen(v))
                  throw std::invalid_argument("must be IPv4:PORT, [IPv6]:PORT or :PORT (a literal address)");
              s.listen = v;
          }},

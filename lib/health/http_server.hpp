@@ -15,10 +15,6 @@
 
 namespace scb::health {
 
-/// Parses SCB_LISTEN / --listen: "127.0.0.1:9580", "[::1]:9580", or ":9580" (every IPv4 address,
-/// 0.0.0.0). Literal addresses only (no host names); nothing when the text is not one of these.
-std::optional<boost::asio::ip::tcp::endpoint> parse_listen(std::string_view text);
-
 /// Bounds on what one client may cost.
 struct server_limits {
     std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};  // per request, idle keep-alive included

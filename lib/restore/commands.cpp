@@ -1,7 +1,6 @@
 #include "restore/commands.hpp"
 
 #include "backup/exit_codes.hpp"
-#include "config/settings.hpp"
 #include "crypto/hash.hpp"
 #include "logging/logger.hpp"
 #include "restore/catalog.hpp"
@@ -65,19 +64,6 @@ std::string shell_quote(const std::string& path) {
         else out += c;
     }
     return out + "'";
-}
-
-command_options options_from(const config::settings& s) {
-    command_options o;
-    o.bucket = s.bucket;
-    o.prefix = s.prefix;
-    o.key = s.restore_key;
-    o.output = s.output;
-    o.force = s.force;
-    o.json = s.json;
-    o.file = s.file;
-    o.max_size = s.max_size;
-    return o;
 }
 
 asio::awaitable<int> list(s3::client& client, command_options opts, std::ostream* out) {
@@ -215,12 +201,11 @@ asio::awaitable<int> verify(s3::client& client, command_options opts, std::ostre
     co_return exit_code::ok;
 }
 
-asio::awaitable<int> run(s3::client& client, config::settings s) {
-    const auto opts = options_from(s);
+asio::awaitable<int> run(s3::client& client, command_kind which, command_options opts) {
     // Built before co_await: g++ 12 double-destroys by-value temporaries inside one.
-    auto command = s.cmd == config::command::list      ? list(client, opts, &std::cout)
-                   : s.cmd == config::command::restore ? restore(client, opts, &std::cout)
-                                                       : verify(client, opts, &std::cout);
+    auto command = which == command_kind::list      ? list(client, opts, &std::cout)
+                   : which == command_kind::restore ? restore(client, opts, &std::cout)
+                                                    : verify(client, opts, &std::cout);
     co_return co_await std::move(command);
 }
 

@@ -11,10 +11,6 @@
 #include <ostream>
 #include <string>
 
-namespace scb::config {
-struct settings;
-}
-
 namespace scb::restore {
 
 struct command_options {
@@ -28,8 +24,8 @@ struct command_options {
     std::uint64_t max_size = 64ull * 1024 * 1024;  // verify: largest local file accepted
 };
 
-/// The options of a parsed command line.
-command_options options_from(const config::settings& s);
+/// Which command run() performs.
+enum class command_kind { list, restore, verify };
 
 /// Prints the backups under the prefix, newest first (format_table or format_json); keys that are not
 /// backup names come last, with a note on stderr. 0, or the S3 failure's exit code.
@@ -46,9 +42,9 @@ boost::asio::awaitable<int> restore(s3::client& client, command_options opts, st
 /// file is missing/not a backup; S3 failures as for `once`.
 boost::asio::awaitable<int> verify(s3::client& client, command_options opts, std::ostream* out);
 
-/// Runs the parsed `list`/`restore`/`verify` with `client`; returns the exit code. Never opens or
-/// creates the spool.
-boost::asio::awaitable<int> run(s3::client& client, config::settings s);
+/// Runs `list`/`restore`/`verify` with `client`, printing to stdout; returns the exit code. Never
+/// opens or creates the spool.
+boost::asio::awaitable<int> run(s3::client& client, command_kind which, command_options opts);
 
 /// `path` as a shell word: unchanged when it is made of safe characters, else in single quotes.
 std::string shell_quote(const std::string& path);

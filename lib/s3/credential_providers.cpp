@@ -1,5 +1,7 @@
 #include "s3/credential_providers.hpp"
 
+#include "common/text.hpp"
+
 #include "logging/logger.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -29,20 +31,6 @@ constexpr int imds_token_ttl_seconds = 21600;
 // Credentials are no longer handed to a request this close to Expiration: the request may be
 // signed now but reach S3 a little later.
 constexpr std::chrono::seconds in_flight_margin{15};
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
-std::string trim(std::string_view s) {
-    const auto* ws = " \t\r\n";
-    auto b = s.find_first_not_of(ws);
-    if (b == std::string_view::npos) return {};
-    auto e = s.find_last_not_of(ws);
-    return std::string(s.substr(b, e - b + 1));
-}
 
 /// Parses an http(s) URL; `what` names the variable in the error (the URL itself holds no secret).
 metadata_url parse_url(const std::string& text, const std::string& what) {

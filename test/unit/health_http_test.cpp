@@ -1,4 +1,5 @@
 // The health endpoint on a real loopback port, queried by a real HTTP client (Beast) and raw sockets.
+#include "config/listen_address.hpp"
 #include "health/http_server.hpp"
 #include "health/probe.hpp"
 
@@ -30,7 +31,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using scb::health::http_server;
-using scb::health::parse_listen;
+using scb::config::parse_listen;
 using scb::health::state;
 using namespace std::chrono_literals;
 

@@ -43,7 +43,6 @@ TEST_CASE("restore: list, restore and verify parse with their own flags", "[unit
     auto v = parse_args({"verify"}, {{"S3_BUCKET_NAME", "my-bucket"}, {"MONITOR_FILE_PATH", "/lnd/channel.backup"}}).values;
     CHECK(v.cmd == command::verify);
     CHECK(v.file == "/lnd/channel.backup");
-    CHECK(scb::restore::options_from(v).file == "/lnd/channel.backup");
 }
 
 TEST_CASE("restore: misplaced or missing restore flags are usage errors", "[unit][restore][config]") {

@@ -1,0 +1,26 @@
+#pragma once
+// Small text helpers shared by the parsers of settings, env files and credential answers.
+#include <algorithm>
+#include <cctype>
+#include <string>
+#include <string_view>
+
+namespace scb {
+
+/// `s` without leading and trailing blanks (space, tab, CR, LF).
+inline std::string trim(std::string_view s) {
+    constexpr std::string_view blanks = " \t\r\n";
+    const auto b = s.find_first_not_of(blanks);
+    if (b == std::string_view::npos) return {};
+    const auto e = s.find_last_not_of(blanks);
+    return std::string(s.substr(b, e - b + 1));
+}
+
+/// ASCII case-insensitive equality ("HTTPS" == "https").
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+}  // namespace scb
