@@ -2,6 +2,7 @@
 // order backups by S3's LastModified (then the name), warning when names and LastModified disagree.
 // The real binary against the real local S3 (s3rver, whose LastModified is the real clock).
 #include "daemon_fixture.hpp"
+#include "direct_put.hpp"
 #include "naming/object_name.hpp"
 #include "run_coroutine.hpp"
 #include "s3/client.hpp"
@@ -48,29 +49,13 @@ run_result run_with_clock(const daemon_fixture& f, const std::string& faketime, 
     return run(argv, env, std::chrono::seconds(60), foreign_variables());
 }
 
-asio::awaitable<std::string> put(s3::client& c, std::string key, std::string body) {
-    // Built before the co_await: g++ 12 destroys by-value temporaries inside a co_await twice.
-    auto op = c.put_object(key, body);
-    auto r = co_await std::move(op);
-    co_return r.err ? r.err.describe() : std::string();
-}
-
 /// PUTs `content` under the name a node whose clock was `node_clock_error` off would have given it
 /// (what scb-backup did before it named versions with S3's time). Returns the key.
 std::string put_named_by_wrong_clock(const daemon_fixture& f, const std::string& content,
                                      std::chrono::system_clock::duration node_clock_error) {
     const auto key = f.prefix + naming::object_name(std::chrono::system_clock::now() + node_clock_error,
                                                     crypto::sha256_hex(content));
-    asio::io_context ioc;
-    s3::endpoint_config cfg;
-    cfg.region = f.s3.region;
-    cfg.url = f.s3.http_url();
-    sigv4::credentials creds;
-    creds.access_key_id = f.s3.access_key;
-    creds.secret_access_key = scb::secret(f.s3.secret_key);
-    s3::client client(ioc.get_executor(), s3::resolve_endpoint(cfg, f.s3.bucket),
-                      std::make_shared<s3::static_credentials>(creds));
-    REQUIRE(run_coroutine(ioc, put(client, key, content)).empty());
+    put_raw(f, key, content);
     return key;
 }
 

@@ -116,6 +116,19 @@ struct daemon_fixture {
         return n;
     }
 
+    /// Makes the front fail the next `count` PUTs of versions (keys with "/channel-") as `kind`.
+    void arm_fault(const std::string& kind, int count) {
+        nlohmann::json spec{{"count", count}, {"kind", kind}, {"match", "/channel-"}};
+        s3.control("POST", "/faults", spec.dump());
+    }
+
+    /// True once the front has applied a fault of `kind` to a request (e.g. holds a stalled PUT).
+    bool front_applied(const std::string& kind) {
+        for (auto& r : s3.requests())
+            if (r["fault"] == kind) return true;
+        return false;
+    }
+
     /// Every file in the spool folder but its lock file (temporary files count).
     std::size_t spool_files() const {
         std::size_t n = 0;

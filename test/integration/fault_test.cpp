@@ -39,11 +39,6 @@ int armed(daemon_fixture& f) {
     return n;
 }
 
-void arm(daemon_fixture& f, const std::string& kind, int count) {
-    nlohmann::json spec{{"count", count}, {"kind", kind}, {"match", "/channel-"}};
-    f.s3.control("POST", "/faults", spec.dump());
-}
-
 struct fault_case {
     std::string kind;
     int count;            // consecutive PUTs that fail
@@ -68,7 +63,7 @@ void expect_recovery(const fault_case& c) {
     REQUIRE(f.wait_for_content(v0));
     REQUIRE(eventually([&] { return f.spool_files() == 0; }));
 
-    arm(f, c.kind, c.count);
+    f.arm_fault(c.kind, c.count);
     const auto v1 = lnd_simulator::content(1);
     f.lnd.swap(v1);
     REQUIRE(d->wait_for_stderr("upload failed (attempt 1)", 20s));
@@ -208,7 +203,7 @@ TEST_CASE("Fault sweep: after n failures of each kind in a row the version is up
     for (const std::string kind : {"status500", "slowdown", "reset", "baddigest", "badetag", "noetag", "garbage"}) {
         for (int n = 1; n <= 3; ++n) {
             CAPTURE(kind, n);
-            arm(f, kind, n);
+            f.arm_fault(kind, n);
             const auto v = lnd_simulator::content(++version);
             f.lnd.swap(v);
             REQUIRE(f.wait_for_content(v));

@@ -1,5 +1,6 @@
 // `list`, `restore` and `verify`: the real binary against the real local S3 (behind the SigV4 front).
 #include "daemon_fixture.hpp"
+#include "direct_put.hpp"
 #include "naming/object_name.hpp"
 #include "run_coroutine.hpp"
 #include "s3/client.hpp"
@@ -20,27 +21,6 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 namespace {
-
-asio::awaitable<std::string> put(s3::client& c, std::string key, std::string body) {
-    // Built before the co_await: g++ 12 destroys by-value temporaries inside a co_await twice.
-    auto op = c.put_object(key, body);
-    auto r = co_await std::move(op);
-    co_return r.err ? r.err.describe() : std::string();
-}
-
-/// PUTs `body` at `key` with our own S3 client, bypassing the daemon (and its naming).
-void put_raw(const daemon_fixture& f, const std::string& key, const std::string& body) {
-    asio::io_context ioc;
-    s3::endpoint_config cfg;
-    cfg.region = f.s3.region;
-    cfg.url = f.s3.http_url();
-    sigv4::credentials creds;
-    creds.access_key_id = f.s3.access_key;
-    creds.secret_access_key = scb::secret(f.s3.secret_key);
-    s3::client client(ioc.get_executor(), s3::resolve_endpoint(cfg, f.s3.bucket),
-                      std::make_shared<s3::static_credentials>(creds));
-    REQUIRE(run_coroutine(ioc, put(client, key, body)).empty());
-}
 
 /// Uploads `content` as the daemon does (lnd-style swap, then `once`); returns its key.
 std::string upload_version(daemon_fixture& f, const std::string& content) {

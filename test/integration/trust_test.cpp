@@ -17,11 +17,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-void arm(daemon_fixture& f, const std::string& kind, int count) {
-    nlohmann::json spec{{"count", count}, {"kind", kind}, {"match", "/channel-"}};
-    f.s3.control("POST", "/faults", spec.dump());
-}
-
 /// Rewrites the file's bytes in place through a hard link in another folder: inotify on the file's
 /// own folder reports nothing, so only the periodic check can find this version.
 void write_unseen(const std::filesystem::path& link, const std::string& content) {
@@ -48,7 +43,7 @@ TEST_CASE("Trust: the spool folder vanishing during an outage does not end the p
     auto d = f.start({"run", "--retry-min", "200ms", "--retry-max", "400ms"});
     REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
 
-    arm(f, "status500", 1000);  // S3 down
+    f.arm_fault("status500", 1000);  // S3 down
     std::filesystem::remove_all(f.spool);
     const auto v1 = lnd_simulator::content(1);
     f.lnd.swap(v1);
@@ -73,13 +68,9 @@ TEST_CASE("Trust: SIGTERM aborts a PUT stalled on a reused connection cleanly (d
     f.lnd.swap(lnd_simulator::content(0));
     auto d = f.start({"run", "--shutdown-timeout", "300ms", "--request-timeout", "60s"});
     REQUIRE(f.wait_for_content(lnd_simulator::content(0)));  // the connection now kept alive
-    arm(f, "stall", 1);
+    f.arm_fault("stall", 1);
     f.lnd.swap(lnd_simulator::content(1));  // its PUT goes out on the reused connection and stalls
-    REQUIRE(eventually([&] {
-        for (auto& r : f.s3.requests())
-            if (r["fault"] == "stall") return true;
-        return false;
-    }));
+    REQUIRE(eventually([&] { return f.front_applied("stall"); }));
     d->signal(SIGTERM);
     auto code = d->wait(30s);
     f.s3.control("POST", "/outage/start");  // end the stalled request on the server side
@@ -137,14 +128,10 @@ TEST_CASE("Trust: stopping never runs a reconcile (defect 5)", "[integration][tr
 TEST_CASE("Trust: the shutdown line counts the spool after its last write (defect 6)", "[integration][trust]") {
     daemon_fixture f;
     f.lnd.swap(lnd_simulator::content(0));
-    arm(f, "stall", 1);
+    f.arm_fault("stall", 1);
     // Stopped while the first PUT stalls, before its copy was due: the copy is written at shutdown.
     auto d = f.start({"run", "--shutdown-timeout", "0s", "--request-timeout", "60s"});
-    REQUIRE(eventually([&] {
-        for (auto& r : f.s3.requests())
-            if (r["fault"] == "stall") return true;
-        return false;
-    }));
+    REQUIRE(eventually([&] { return f.front_applied("stall"); }));
     d->signal(SIGTERM);
     REQUIRE(d->wait(20s));
     f.s3.control("POST", "/outage/start");
@@ -215,7 +202,7 @@ TEST_CASE("Trust: restarts during an outage collapse copies of one content into 
     daemon_fixture f;
     const auto v0 = lnd_simulator::content(0);
     f.lnd.swap(v0);
-    arm(f, "status500", 100000);
+    f.arm_fault("status500", 100000);
     for (int i = 0; i < 3; ++i) {
         auto d = f.start({"run", "--retry-min", "5s", "--retry-max", "5s"});
         REQUIRE(d->wait_for_stderr("upload failed (attempt 1)", 20s));
