@@ -3,6 +3,7 @@
 // The real binary against the real local S3 (s3rver, whose LastModified is the real clock).
 #include "daemon_fixture.hpp"
 #include "direct_put.hpp"
+#include "read_commands.hpp"
 #include "naming/object_name.hpp"
 #include "run_coroutine.hpp"
 #include "s3/client.hpp"
@@ -84,17 +85,6 @@ void next_second() {
     const auto now = [] { return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()); };
     const auto start = now();
     REQUIRE(eventually([&] { return now() > start; }, 5s));
-}
-
-run_result command(const daemon_fixture& f, std::vector<std::string> args) {
-    return f.run_once(std::move(args), {"BACKUP_DIRECTORY=" + f.dir.path() + "/never-created"});
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream os;
-    os << in.rdbuf();
-    return os.str();
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // `list`, `restore` and `verify`: the real binary against the real local S3 (behind the SigV4 front).
 #include "daemon_fixture.hpp"
 #include "direct_put.hpp"
+#include "read_commands.hpp"
 #include "naming/object_name.hpp"
 #include "run_coroutine.hpp"
 #include "s3/client.hpp"
@@ -33,18 +34,6 @@ std::string upload_version(daemon_fixture& f, const std::string& content) {
         if (o["sha256"] == sha) return o["key"].get<std::string>();
     FAIL("uploaded version not found in the bucket");
     return {};
-}
-
-/// Runs a read-only command with a spool folder that must never be created.
-run_result command(const daemon_fixture& f, std::vector<std::string> args) {
-    return f.run_once(std::move(args), {"BACKUP_DIRECTORY=" + f.dir.path() + "/never-created"});
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::ostringstream os;
-    os << in.rdbuf();
-    return os.str();
 }
 
 unsigned mode_of(const fs::path& p) {
