@@ -20,6 +20,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <csignal>
+#include <sys/prctl.h>
 #include <cstdio>
 #include <random>
 #include <exception>
@@ -167,6 +168,9 @@ int run_service(const config::settings& s) {
 }  // namespace
 
 int main(int argc, char* argv[]) {
+    // The process holds AWS secrets: no core dump (the watchdog's SIGABRT would write one), and
+    // /proc/PID/environ and ptrace become root-only.
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     // A closed log reader (`scb-backup run 2>&1 | logger` whose logger died) must not kill the
     // daemon: writes then fail with EPIPE, which the logger ignores.
     std::signal(SIGPIPE, SIG_IGN);
