@@ -1,5 +1,7 @@
 #include "logging/logger.hpp"
 
+#include "common/utc_time.hpp"
+
 #include <unistd.h>
 
 #include <atomic>
@@ -56,15 +58,8 @@ void write_line(level l, std::string_view text) {
     if (journal) {
         line += syslog_prefix(l);
     } else {
-        auto now = std::chrono::system_clock::now();
-        auto t = std::chrono::system_clock::to_time_t(now);
-        auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-        std::tm tm{};
-        gmtime_r(&t, &tm);
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ ", tm.tm_year + 1900, tm.tm_mon + 1,
-                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-        line += buf;
+        line += utc::format(std::chrono::system_clock::now(), utc::layout::extended_millis);
+        line += ' ';
     }
     line += label(l);
     line += ' ';

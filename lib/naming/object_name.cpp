@@ -1,7 +1,7 @@
 #include "naming/object_name.hpp"
 
-#include <array>
-#include <cstdio>
+#include "common/utc_time.hpp"
+
 #include <stdexcept>
 
 namespace scb::naming {
@@ -41,23 +41,10 @@ std::string object_name(chr::system_clock::time_point t, std::string_view sha256
         if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
     }
 
-    // floor, not truncation: a time before the epoch must still round towards the past.
-    auto ms = chr::floor<chr::milliseconds>(t);
-    auto day = chr::floor<chr::days>(ms);
-    chr::year_month_day ymd{day};
-    chr::hh_mm_ss hms{ms - day};
-    int year = static_cast<int>(ymd.year());
-    if (year < 0 || year > 9999) throw std::invalid_argument("object_name: year outside 0000..9999");
-
-    std::array<char, 32> buf{};
-    std::snprintf(buf.data(), buf.size(), "%04d%02u%02uT%02d%02d%02d.%03dZ", year,
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()), static_cast<int>(hms.subseconds().count()));
-
+    const std::string time = utc::format(t, utc::layout::basic_millis);
     std::string name;
     name.reserve(name_len);
-    name.append(prefix).append(buf.data()).append("-").append(tail).append(suffix);
+    name.append(prefix).append(time).append("-").append(tail).append(suffix);
     return name;
 }
 

@@ -1,5 +1,7 @@
 #include "s3/object_options.hpp"
 
+#include "common/utc_time.hpp"
+
 #include <cctype>
 #include <ctime>
 
@@ -31,13 +33,9 @@ put_options make_put_options(const object_options& o, std::chrono::system_clock:
         p.extra_headers.emplace_back("x-amz-server-side-encryption-aws-kms-key-id", o.sse_kms_key_id);
     if (!o.storage_class.empty()) p.extra_headers.emplace_back("x-amz-storage-class", o.storage_class);
     if (!o.lock_mode.empty()) {
-        const auto until = std::chrono::system_clock::to_time_t(now + std::chrono::hours(24) * o.lock_days);
-        std::tm tm{};
-        gmtime_r(&until, &tm);
-        char buf[32];
-        std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
         p.extra_headers.emplace_back("x-amz-object-lock-mode", o.lock_mode);
-        p.extra_headers.emplace_back("x-amz-object-lock-retain-until-date", buf);
+        p.extra_headers.emplace_back("x-amz-object-lock-retain-until-date",
+                                     utc::format(now + std::chrono::hours(24) * o.lock_days, utc::layout::extended));
     }
     return p;
 }
