@@ -5,7 +5,7 @@
 #include "logging/logger.hpp"
 #include "restore/catalog.hpp"
 #include "restore/integrity.hpp"
-#include "restore/output_file.hpp"
+#include "common/atomic_file.hpp"
 #include "snapshot/file_snapshot.hpp"
 
 
@@ -131,7 +131,7 @@ asio::awaitable<int> restore(s3::client& client, command_options opts, std::ostr
                                                       opts.output.string() +
                                                       " (try an older backup with --key, see `scb-backup list`)");
 
-    if (auto werr = write_file_atomically(opts.output, body.value, opts.force)) {
+    if (auto werr = write_file_atomically(opts.output, body.value, {.replace = opts.force})) {
         if (werr.ec == std::errc::file_exists)
             co_return fail(exit_code::cannot_write, opts.output.string() +
                                                         " already exists: choose another --output, or add --force");

@@ -1,5 +1,6 @@
 #include "spool/spool.hpp"
 
+#include "common/atomic_file.hpp"
 #include "common/fd_guard.hpp"
 #include "logging/logger.hpp"
 
@@ -22,7 +23,6 @@ namespace {
 
 constexpr std::string_view name_prefix = "channel-";
 constexpr std::string_view name_suffix = ".backup";
-constexpr std::string_view temp_suffix = ".tmp";
 
 std::error_code last_error() { return {errno, std::generic_category()}; }
 
@@ -39,7 +39,8 @@ bool version_name(std::string_view name) {
 // The temporary names write() makes. open() removes only these: the folder may be shared with files
 // that are not ours (e.g. a spool pointed at a common folder), and those are left alone.
 bool own_temp_name(std::string_view name) {
-    return ends_with(name, temp_suffix) && version_name(name.substr(0, name.size() - temp_suffix.size()));
+    const std::string suffix = atomic_temp_name("");
+    return ends_with(name, suffix) && version_name(name.substr(0, name.size() - suffix.size()));
 }
 
 [[noreturn]] void refuse(const fs::path& dir, const std::string& reason, const std::string& fix) {
@@ -315,37 +316,8 @@ std::error_code spool::ensure_ready() const {
 std::error_code spool::write(const std::string& name, std::string_view data) const {
     if (!version_name(name)) return std::make_error_code(std::errc::invalid_argument);
     if (auto ec = ensure_ready()) return ec;
-    auto target = dir_ / name;
-    auto temp = dir_ / (name + std::string(temp_suffix));
-
-    // O_EXCL: never write through a file or symlink that someone else put at the temp name.
-    int raw = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (raw < 0 && errno == EEXIST) {
-        // Our own leftover from a failed earlier attempt at this name (open() removed older ones).
-        if (::unlink(temp.c_str()) != 0 && errno != ENOENT) return last_error();
-        raw = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    }
-    if (raw < 0) return last_error();
-    fd_guard fd(raw);
-
-    auto fail = [&](std::error_code ec) {
-        ::unlink(temp.c_str());
-        return ec;
-    };
-    // The umask may have removed bits (0600 & ~umask); fchmod sets exactly 0600.
-    if (::fchmod(fd.get(), 0600) != 0) return fail(last_error());
-    std::size_t done = 0;
-    while (done < data.size()) {
-        ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail(last_error());
-        done += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd.get()) != 0) return fail(last_error());
-    if (auto ec = fd.close_checked()) return fail(ec);
-    if (::rename(temp.c_str(), target.c_str()) != 0) return fail(last_error());
-    // Without this the rename itself may not survive a power cut.
-    return sync_dir();
+    // The spool lock makes a leftover at the temporary name our own (open() removed older ones).
+    return write_file_atomically(dir_ / name, data, {.replace = true, .reclaim_temp = true}).ec;
 }
 
 std::error_code spool::read(const std::string& name, std::string& out) const {

@@ -1,27 +1,19 @@
-#include "restore/output_file.hpp"
+#include "common/atomic_file.hpp"
+
+#include "common/fd_guard.hpp"
 
 #include <cerrno>
 #include <cstdio>
-#include <cstdlib>
-#include <vector>
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace scb::restore {
+namespace scb {
 
 namespace {
 
 std::error_code last_error() { return {errno, std::generic_category()}; }
-
-/// Closes a descriptor on scope exit.
-struct fd_guard {
-    int fd = -1;
-    ~fd_guard() {
-        if (fd >= 0) ::close(fd);
-    }
-};
 
 std::error_code write_all(int fd, std::string_view data) {
     while (!data.empty()) {
@@ -48,34 +40,38 @@ std::error_code rename_no_replace(const char* from, const char* to) {
 
 }  // namespace
 
-write_error write_file_atomically(const std::filesystem::path& target, std::string_view data, bool replace) {
-    const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-    // A hidden name beside the target: same file system (so rename is atomic), easy to tell apart.
-    std::string tmpl = (dir / ("." + target.filename().string() + ".scb-restore-XXXXXX")).string();
-    std::vector<char> tmp(tmpl.begin(), tmpl.end());
-    tmp.push_back('\0');
+std::string atomic_temp_name(std::string_view file_name) { return std::string(file_name) + ".tmp"; }
 
-    fd_guard file;
-    file.fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // creates with O_EXCL, mode 0600
-    if (file.fd < 0) return {last_error(), "create a temporary file in " + dir.string()};
-    const std::string tmp_path(tmp.data());
+write_error write_file_atomically(const std::filesystem::path& target, std::string_view data,
+                                  atomic_write_options opts) {
+    const std::filesystem::path dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+    const std::string tmp_path = (dir / atomic_temp_name(target.filename().string())).string();
+
+    int raw = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (raw < 0 && errno == EEXIST && opts.reclaim_temp) {
+        if (::unlink(tmp_path.c_str()) != 0 && errno != ENOENT) return {last_error(), "remove the leftover " + tmp_path};
+        raw = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    }
+    if (raw < 0) return {last_error(), "create the temporary file " + tmp_path};
+    fd_guard file(raw);
     auto fail = [&](std::string step) {
         write_error e{last_error(), std::move(step)};
         ::unlink(tmp_path.c_str());
         return e;
     };
-    // mkostemp already uses 0600; fchmod states it whatever the libc does with the umask.
-    if (::fchmod(file.fd, 0600) != 0) return fail("chmod 0600 " + tmp_path);
-    if (auto ec = write_all(file.fd, data)) {
+    // The umask may have removed bits (0600 & ~umask); fchmod sets exactly 0600.
+    if (::fchmod(file.get(), 0600) != 0) return fail("chmod 0600 " + tmp_path);
+    if (auto ec = write_all(file.get(), data)) {
         errno = ec.value();
         return fail("write " + tmp_path);
     }
-    if (::fsync(file.fd) != 0) return fail("fsync " + tmp_path);
-    const int fd = file.fd;
-    file.fd = -1;
-    if (::close(fd) != 0) return fail("close " + tmp_path);
-
-    if (replace) {
+    if (::fsync(file.get()) != 0) return fail("fsync " + tmp_path);
+    // close() can report a delayed write error (NFS, quota): it must not pass before the rename.
+    if (auto ec = file.close_checked()) {
+        errno = ec.value();
+        return fail("close " + tmp_path);
+    }
+    if (opts.replace) {
         if (::rename(tmp_path.c_str(), target.c_str()) != 0) return fail("rename onto " + target.string());
     } else if (auto ec = rename_no_replace(tmp_path.c_str(), target.c_str())) {
         errno = ec.value();
@@ -83,11 +79,10 @@ write_error write_file_atomically(const std::filesystem::path& target, std::stri
     }
 
     // The rename is durable only once the folder's entry is on disk.
-    fd_guard folder;
-    folder.fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (folder.fd < 0) return {last_error(), "open folder " + dir.string() + " to fsync it"};
-    if (::fsync(folder.fd) != 0) return {last_error(), "fsync folder " + dir.string()};
+    fd_guard folder(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (folder.get() < 0) return {last_error(), "open folder " + dir.string() + " to fsync it"};
+    if (::fsync(folder.get()) != 0) return {last_error(), "fsync folder " + dir.string()};
     return {};
 }
 
-}  // namespace scb::restore
+}  // namespace scb
