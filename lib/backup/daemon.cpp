@@ -1,6 +1,7 @@
 #include "backup/daemon.hpp"
 
 #include "backup/exit_codes.hpp"
+#include "common/text.hpp"
 #include "crypto/hash.hpp"
 #include "logging/logger.hpp"
 #include "naming/object_name.hpp"
@@ -117,7 +118,7 @@ asio::awaitable<void> daemon::stage(std::filesystem::path temp) {
     s.v.sha256_hex = crypto::hex(taken.snap.sha256);
     s.v.name = next_name(s.v.sha256_hex);
     s.v.data = std::make_shared<const std::string>(std::move(taken.snap.data));
-    logging::debug("lnd wrote its temp file (", s.v.data->size(), " bytes, sha256 ", s.v.sha256_hex.substr(0, 12),
+    logging::debug("lnd wrote its temp file (", s.v.data->size(), " bytes, sha256 ", naming::short_sha256(s.v.sha256_hex),
                    "): read ahead of its rename");
     if (s.v.sha256_hex != uploader_.newest_sha()) {
         auto prepare = uploader_.prepare(s.v);
@@ -167,7 +168,7 @@ std::optional<version> daemon::consider(origin why, const char* detail) {
     }
     // The start-up upload always happens; later, content equal to the newest version is skipped.
     if (!uploader_.submit(*v, why == origin::startup)) {
-        logging::info("file rewritten (", detail, ") with unchanged content (sha256 ", v->sha256_hex.substr(0, 12),
+        logging::info("file rewritten (", detail, ") with unchanged content (sha256 ", naming::short_sha256(v->sha256_hex),
                       "): not uploaded again");
         return std::nullopt;
     }
@@ -175,7 +176,7 @@ std::optional<version> daemon::consider(origin why, const char* detail) {
 }
 
 void daemon::record(const version& v, const char* detail) {
-    logging::info("new version (", detail, "): ", v.data->size(), " bytes, sha256 ", v.sha256_hex.substr(0, 12), " -> ",
+    logging::info("new version (", detail, "): ", v.data->size(), " bytes, sha256 ", naming::short_sha256(v.sha256_hex), " -> ",
                   v.name);
     if (opts_.health) opts_.health->version_seen(v.sha256_hex, std::chrono::system_clock::now());
 }
@@ -248,7 +249,7 @@ asio::awaitable<int> daemon::wait_for_stop_signal(asio::signal_set& signals) {
             continue;
         }
         logging::info("received ", signal_name(signo), ": stopping (an upload in flight gets ",
-                      opts_.upload.policy.grace.count(), " ms to finish; a second signal aborts it)");
+                      format_duration(opts_.upload.policy.grace), " to finish; a second signal aborts it)");
         if (opts_.notifier) opts_.notifier->stopping();
         asio::co_spawn(ex_, abort_on_second_signal(signals),
                        asio::bind_cancellation_slot(second_signal_stop_.slot(), asio::detached));

@@ -1,7 +1,10 @@
 #include "backup/uploader.hpp"
 
+#include "common/text.hpp"
 #include "crypto/hash.hpp"
 #include "logging/logger.hpp"
+
+#include "naming/object_name.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -164,7 +167,7 @@ void uploader::start_put(const act::start_put& a) {
                            if (err) last_error_ = err;
                            if (!cancelled && on_upload) on_upload(upload_event{!err, key, bytes, took, v.sha256_hex, err});
                            if (!err)
-                               logging::info("uploaded ", key, " (", bytes, " bytes, sha256 ", v.sha256_hex.substr(0, 12),
+                               logging::info("uploaded ", key, " (", bytes, " bytes, sha256 ", naming::short_sha256(v.sha256_hex),
                                              ", ", ms(took), ")");
                            else if (cancelled)
                                logging::warn("upload of ", key, " aborted at shutdown; it stays in the spool for the next start");
@@ -296,10 +299,10 @@ void uploader::log_report(const act::report& r) {
     case what::failed:
         if (s3::is_retryable(last_error_.code))
             logging::warn("upload failed (attempt ", r.attempt + 1, "): ", last_error_.describe(), "; retrying in ",
-                          ms(*r.retry_in));
+                          format_duration(*r.retry_in));
         else
             logging::error("upload failed (attempt ", r.attempt + 1, "): ", last_error_.describe(),
-                           "; this needs a fix, retrying in ", ms(*r.retry_in));
+                           "; this needs a fix, retrying in ", format_duration(*r.retry_in));
         break;
     case what::gave_up:
         logging::error("upload of ", key, " failed: ", last_error_.describe(), "; the version stays in the spool");

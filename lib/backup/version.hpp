@@ -2,7 +2,6 @@
 // One version of channel.backup on its way to S3.
 #include "crypto/hash.hpp"
 
-#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,8 +13,6 @@ struct version {
     std::shared_ptr<const std::string> data;  // null for a spooled leftover not loaded yet
     std::string sha256_hex;                   // empty for a leftover until loaded
     crypto::sha256_digest sha256{};           // the same, raw (valid when data is)
-    std::chrono::steady_clock::time_point seen = std::chrono::steady_clock::now();
-    bool from_spool = false;                  // left by an earlier run
     std::uint64_t seq = 0;                    // order of submission (1, 2, ...); 0 for a leftover
 };
 

@@ -1,7 +1,8 @@
 #pragma once
-// Small text helpers shared by the parsers of settings, env files and credential answers.
+// Small text helpers shared by the parsers of settings, env files and credential answers, and the logs.
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,16 @@ inline bool iequals(std::string_view a, std::string_view b) noexcept {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
            });
+}
+
+/// A duration as a person writes it in a setting: "5m", "1s", "250ms", "1h" (the largest unit that
+/// writes it exactly; config::parse_duration reads it back).
+inline std::string format_duration(std::chrono::milliseconds d) {
+    const auto ms = d.count();
+    if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+    if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+    if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+    return std::to_string(ms) + "ms";
 }
 
 }  // namespace scb

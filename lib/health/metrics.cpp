@@ -2,6 +2,8 @@
 
 #include "logging/escape.hpp"
 
+#include "naming/object_name.hpp"
+
 #include <algorithm>
 #include <charconv>
 
@@ -199,7 +201,7 @@ std::pair<bool, std::string> state::health(wall_clock::time_point now, std::chro
             return {false, "channel.backup " + std::string(name(file_)) + ": " + file_detail_ + how_long};
         if (failing_) return {false, "upload failing: " + *failing_ + how_long};
         if (spool_broken_) return {false, "spool broken: " + *spool_broken_ + how_long};
-        return {false, "newest version (sha256 " + newest_sha_.substr(0, 12) + ") not in S3 after " +
+        return {false, "newest version (sha256 " + naming::short_sha256(newest_sha_) + ") not in S3 after " +
                            whole_seconds(age_seconds(*since, now)) + " (stale after " +
                            std::to_string(stale_after.count()) + " s)"};
     }

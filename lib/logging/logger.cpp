@@ -1,6 +1,7 @@
 #include "logging/logger.hpp"
 
 #include "common/utc_time.hpp"
+#include "logging/escape.hpp"
 
 #include <unistd.h>
 
@@ -12,6 +13,8 @@
 
 namespace scb::logging {
 namespace {
+
+constexpr std::size_t max_line_bytes = 16 * 1024;
 std::atomic<level> threshold{level::info};
 std::atomic<bool> journal{false};
 
@@ -63,8 +66,9 @@ void write_line(level l, std::string_view text) {
     }
     line += label(l);
     line += ' ';
-    // A log line stays one line whatever the message holds.
-    for (char c : text) line += (c == '\n' || c == '\r') ? ' ' : c;
+    // A log line stays one printable line whatever the message holds: file names from the watched
+    // folder, S3's answers and errno texts come from outside; the cap is the last defence.
+    line += printable(text, max_line_bytes);
     line += '\n';
     const char* p = line.data();
     std::size_t left = line.size();

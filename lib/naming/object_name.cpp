@@ -2,6 +2,7 @@
 
 #include "common/utc_time.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace scb::naming {
@@ -46,6 +47,10 @@ std::string object_name(chr::system_clock::time_point t, std::string_view sha256
     name.reserve(name_len);
     name.append(prefix).append(time).append("-").append(tail).append(suffix);
     return name;
+}
+
+std::string short_sha256(std::string_view sha256_hex) {
+    return "..." + std::string(sha256_hex.substr(sha256_hex.size() - std::min(sha256_hex.size(), hash_len)));
 }
 
 std::optional<parsed_name> parse_object_name(std::string_view name) {

@@ -9,9 +9,11 @@ namespace scb::naming {
 
 /// "channel-20261125T054233.123Z-a1b2c3.backup": the UTC time with milliseconds (names sort as text in
 /// time order), then the LAST 6 hex digits of the content's SHA-256 (lower-cased).
-/// Throws std::invalid_argument if `sha256_hex` has fewer than 6 hex digits at its end, or if the year
-/// of `t` is outside 0000..9999 (both are bugs of the caller).
+/// Throws std::invalid_argument if `sha256_hex` has fewer than 6 hex digits at its end (a bug of the caller).
 std::string object_name(std::chrono::system_clock::time_point t, std::string_view sha256_hex);
+
+/// "...a1b2c3": how log lines show a content, the same suffix its object name and `list` show.
+std::string short_sha256(std::string_view sha256_hex);
 
 /// What a name made by object_name() holds.
 struct parsed_name {

@@ -58,11 +58,6 @@ std::map<std::string, std::string> check_spool(const std::string& dir, std::set<
     return versions;
 }
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 /// Whether the front saw S3 accept (200) a PUT whose body has this SHA-256 (x-amz-content-sha256,
 /// which the front checks against the body), since its request log was last cleared.
 bool put_accepted(daemon_fixture& f, const std::string& sha) {

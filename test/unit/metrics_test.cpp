@@ -15,8 +15,8 @@ using namespace std::chrono_literals;
 namespace {
 
 const wall_clock::time_point t0{std::chrono::seconds(1'700'000'000)};
-const std::string sha_a = "aaaaaaaaaaaa0000000000000000000000000000000000000000000000000000";
-const std::string sha_b = "bbbbbbbbbbbb0000000000000000000000000000000000000000000000000000";
+const std::string sha_a = "0000000000000000000000000000000000000000000000000000000000aaaaaa";
+const std::string sha_b = "0000000000000000000000000000000000000000000000000000000000bbbbbb";
 
 std::vector<std::string> lines(const std::string& text) {
     std::vector<std::string> out;
@@ -157,7 +157,7 @@ TEST_CASE("health: the age of the oldest change not in S3 decides, whatever the 
     CHECK(s.health(t0 + 600s, 600s) == result{true, "ok"});
     CHECK(has_line(age(t0 + 90s), "scb_backup_oldest_unbacked_change_age_seconds 90"));
     CHECK(s.health(t0 + 601s, 600s) ==
-          result{false, "newest version (sha256 aaaaaaaaaaaa) not in S3 after 601 s (stale after 600 s)"});
+          result{false, "newest version (sha256 ...aaaaaa) not in S3 after 601 s (stale after 600 s)"});
 
     // The upload succeeds: healthy again, age 0.
     s.upload_succeeded(sha_a, 100, 0.2s, t0 + 700s);
@@ -186,7 +186,7 @@ TEST_CASE("health: versions seen one after the other keep the age of the oldest 
     s.version_seen(sha_b, t0 + 500s);  // A never reached S3: S3 is behind since t0, not since t0 + 500 s
     CHECK(has_line(s.render_prometheus(t0 + 550s), "scb_backup_oldest_unbacked_change_age_seconds 550"));
     CHECK(s.health(t0 + 601s, 600s) ==
-          std::pair<bool, std::string>{false, "newest version (sha256 bbbbbbbbbbbb) not in S3 after 601 s (stale after 600 s)"});
+          std::pair<bool, std::string>{false, "newest version (sha256 ...bbbbbb) not in S3 after 601 s (stale after 600 s)"});
     s.upload_succeeded(sha_b, 100, 0.2s, t0 + 602s);
     CHECK(s.health(t0 + 602s, 600s) == std::pair<bool, std::string>{true, "ok"});
     CHECK(has_line(s.render_prometheus(t0 + 602s), "scb_backup_oldest_unbacked_change_age_seconds 0"));
@@ -307,7 +307,7 @@ TEST_CASE("health: the file's problem comes first, then a failing upload, then t
     s.upload_succeeded(sha_b, 100, 0.1s, t0 + 3s);  // an old leftover: ends "upload failing", not the wait
     CHECK(line() == "spool broken: /spool: No space left on device (not in S3 for 100 s, stale after 60 s)");
     s.spool_state(true, "", t0 + 4s);
-    CHECK(line() == "newest version (sha256 aaaaaaaaaaaa) not in S3 after 100 s (stale after 60 s)");
+    CHECK(line() == "newest version (sha256 ...aaaaaa) not in S3 after 100 s (stale after 60 s)");
 }
 
 TEST_CASE("health: a broken spool is unhealthy after stale_after even with everything in S3", "[unit][health]") {
