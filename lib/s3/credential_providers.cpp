@@ -1,22 +1,19 @@
 #include "s3/credential_providers.hpp"
 
+#include "common/small_file.hpp"
 #include "common/text.hpp"
-
+#include "http/url.hpp"
 #include "logging/logger.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 
 namespace scb::s3 {
 
@@ -32,27 +29,18 @@ constexpr int imds_token_ttl_seconds = 21600;
 // signed now but reach S3 a little later.
 constexpr std::chrono::seconds in_flight_margin{15};
 
-/// Parses an http(s) URL; `what` names the variable in the error (the URL itself holds no secret).
-metadata_url parse_url(const std::string& text, const std::string& what) {
-    auto parsed = boost::urls::parse_absolute_uri(text);
-    if (!parsed) throw credentials_error(what + " '" + text + "' is not an absolute http(s) URL");
-    const auto& u = *parsed;
+/// Parses an http(s) URL; `what` names the variable in the error, which shows the URL redacted.
+metadata_url metadata_url_from(const std::string& text, const std::string& what) {
+    auto parsed = scb::http::parse_url(text);
+    if (!parsed) throw credentials_error(what + " '" + scb::http::redacted(text) + "' " + parsed.problem);
+    const auto& u = parsed.value;
+    if (u.has_userinfo) throw credentials_error(what + " must not hold a user name or password");
     metadata_url out;
-    if (iequals(u.scheme(), "https"))
-        out.tls = true;
-    else if (!iequals(u.scheme(), "http"))
-        throw credentials_error(what + " '" + text + "' must be an http or https URL");
-    if (u.encoded_host().empty()) throw credentials_error(what + " '" + text + "' has no host");
-    if (u.has_userinfo()) throw credentials_error(what + " must not hold a user name or password");
-    std::string host(u.encoded_host_address());
-    const bool ipv6 = u.host_type() == boost::urls::host_type::ipv6;
-    if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
-    out.host = host;
-    out.port = u.has_port() ? std::string(u.port()) : (out.tls ? "443" : "80");
-    out.host_header = ipv6 ? "[" + host + "]" : host;
-    if (u.has_port()) out.host_header += ":" + out.port;
-    out.target = u.encoded_path().empty() ? "/" : std::string(u.encoded_path());
-    if (u.has_query()) out.target += "?" + std::string(u.encoded_query());
+    out.tls = u.tls;
+    out.host = u.host;
+    out.port = u.port_text();
+    out.host_header = u.host_header();
+    out.target = u.target;
     return out;
 }
 
@@ -233,14 +221,14 @@ std::optional<metadata_url> container_endpoint(const env_lookup& env) {
     if (auto rel = env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")) {
         // The SDKs simply append the relative URI to the ECS agent's address.
         std::string path = *rel;
-        if (path.front() != '/') path.insert(path.begin(), '/');
-        return parse_url("http://169.254.170.2" + path, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+        if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
+        return metadata_url_from("http://169.254.170.2" + path, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     }
     auto full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
     if (!full) return std::nullopt;
-    auto url = parse_url(*full, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    auto url = metadata_url_from(*full, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
     if (!url.tls && !allowed_plain_http_host(url.host))
-        throw credentials_error("AWS_CONTAINER_CREDENTIALS_FULL_URI '" + *full +
+        throw credentials_error("AWS_CONTAINER_CREDENTIALS_FULL_URI '" + scb::http::redacted(*full) +
                                 "' must use https, or http to a loopback address or the ECS/EKS agent "
                                 "(169.254.170.2, 169.254.170.23, [fd00:ec2::23])");
     return url;
@@ -248,7 +236,7 @@ std::optional<metadata_url> container_endpoint(const env_lookup& env) {
 
 metadata_url imds_endpoint(const env_lookup& env) {
     auto text = env("AWS_EC2_METADATA_SERVICE_ENDPOINT").value_or("http://169.254.169.254");
-    auto url = parse_url(text, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    auto url = metadata_url_from(text, "AWS_EC2_METADATA_SERVICE_ENDPOINT");
     url.target.clear();  // the endpoint is a base: our paths replace it
     return url;
 }
@@ -269,11 +257,12 @@ asio::awaitable<result<expiring_credentials>> container_fetcher::fetch() {
     // The token file wins over the variable (EKS Pod Identity rotates the file): read it every time.
     std::optional<std::string> token;
     if (auto file = env_("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")) {
-        std::ifstream in(*file);
-        std::stringstream text;
-        if (in) text << in.rdbuf();
-        if (!in) co_return r_t{{}, fetch_error(errc::no_credentials, 0, "cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " + *file, source)};
-        token = trim(text.str());
+        // read_small_file: a FIFO or device here must fail at once, not block the event loop.
+        auto text = read_small_file(*file);
+        if (!text)
+            co_return r_t{{}, fetch_error(errc::no_credentials, 0,
+                                          "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE " + *file + ": " + text.problem, source)};
+        token = trim(text.text);
     } else {
         token = env_("AWS_CONTAINER_AUTHORIZATION_TOKEN");
     }

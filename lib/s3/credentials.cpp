@@ -1,10 +1,12 @@
 #include "s3/credentials.hpp"
 
+#include "common/small_file.hpp"
+
 #include <boost/property_tree/ini_parser.hpp>
 #include <boost/property_tree/ptree.hpp>
 
 #include <cstdlib>
-#include <fstream>
+#include <filesystem>
 #include <sstream>
 
 namespace scb::s3 {
@@ -76,16 +78,19 @@ std::optional<resolved_credentials> static_credentials_from(const env_lookup& en
             file = *home + "/.aws/credentials";
         }
     }
-    std::ifstream in(file);
-    if (file.empty() || !in) {
-        if (named) throw credentials_error("shared credentials file " + file + " cannot be read (AWS_SHARED_CREDENTIALS_FILE / --credentials-file)");
+    // A default file that is not there lets later sources apply; one that is there must be readable.
+    std::error_code ec;
+    if (file.empty() || (!named && !std::filesystem::exists(file, ec))) {
         if (!required) return std::nullopt;
         throw credentials_error("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or put a [" +
                                 profile + "] profile in " + (file.empty() ? "~/.aws/credentials" : file));
     }
-    std::stringstream text;
-    text << in.rdbuf();
-    auto creds = parse_shared_credentials(text.str(), profile, file);
+    // read_small_file: a FIFO, device or huge file fails at once instead of blocking or eating memory.
+    auto text = read_small_file(file);
+    if (!text)
+        throw credentials_error("shared credentials file " + file + ": " + text.problem +
+                                " (AWS_SHARED_CREDENTIALS_FILE / --credentials-file)");
+    auto creds = parse_shared_credentials(text.text, profile, file);
     if (!creds) {
         // A default profile that is not there lets later sources (container, instance metadata) apply;
         // a profile somebody asked for by name must exist.

@@ -1,9 +1,7 @@
 #include "s3/endpoint.hpp"
 
+#include "http/url.hpp"
 #include "sigv4/signer.hpp"
-
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -34,11 +32,10 @@ std::optional<std::string> bucket_name_problem(std::string_view b) {
 
 namespace {
 
-bool is_ip_literal(std::string_view host) {
-    return !host.empty() && (host.front() == '[' ||
-                             std::all_of(host.begin(), host.end(), [](char c) {
-                                 return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
-                             }));
+bool is_ipv4_literal(std::string_view host) {
+    return !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) || c == '.';
+    });
 }
 
 std::string strip_trailing_slash(std::string s) {
@@ -66,27 +63,28 @@ endpoint resolve_endpoint(const endpoint_config& cfg, std::string_view bucket) {
         return ep;
     }
 
-    auto parsed = boost::urls::parse_absolute_uri(cfg.url);
-    if (!parsed) throw endpoint_error("endpoint URL '" + cfg.url + "' is not an absolute URL like https://host:port");
-    const auto& u = *parsed;
-    if (u.scheme() != "http" && u.scheme() != "https")
-        throw endpoint_error("endpoint URL '" + cfg.url + "' must start with http:// or https://");
-    if (u.has_userinfo()) throw endpoint_error("endpoint URL must not hold user:password; use AWS_ACCESS_KEY_ID");
-    if (u.has_query() || u.has_fragment()) throw endpoint_error("endpoint URL '" + cfg.url + "' must not have a query or fragment");
-    if (u.encoded_host().empty()) throw endpoint_error("endpoint URL '" + cfg.url + "' has no host");
+    // The URL may hold a password (refused below, but quoted in every message): show it redacted.
+    const std::string shown = "endpoint URL '" + scb::http::redacted(cfg.url) + "'";
+    auto parsed = scb::http::parse_url(cfg.url);
+    if (!parsed) throw endpoint_error(shown + " " + parsed.problem);
+    const auto& u = parsed.value;
+    if (u.has_userinfo) throw endpoint_error(shown + " must not hold user:password; use AWS_ACCESS_KEY_ID");
+    if (u.has_query || u.has_fragment) throw endpoint_error(shown + " must not have a query or fragment");
 
-    ep.tls = u.scheme() == "https";
-    std::string host(u.encoded_host_address());
-    if (!host.empty() && host.front() == '[') host = host.substr(1, host.size() - 2);
-    ep.host = host;
-    ep.port = u.has_port() ? std::string(u.port()) : (ep.tls ? "443" : "80");
-    ep.base_path = strip_trailing_slash(std::string(u.encoded_path()));
+    ep.tls = u.tls;
+    ep.host = u.host;
+    ep.port = u.port_text();
+    ep.base_path = strip_trailing_slash(u.path);
     // Custom stores (MinIO, s3rver, Ceph) rarely have wildcard DNS: path style unless asked.
-    ep.path_style = cfg.style != addressing_style::virtual_hosted || is_ip_literal(ep.host);
-    if (!ep.path_style) ep.host = std::string(bucket) + "." + ep.host;
-    ep.host_header = std::string(u.host_type() == boost::urls::host_type::ipv6 && ep.path_style ? "[" + ep.host + "]" : ep.host);
-    const bool default_port = !u.has_port() || (ep.tls && ep.port == "443") || (!ep.tls && ep.port == "80");
-    if (!default_port) ep.host_header += ":" + ep.port;
+    // An IP address has no subdomains: always path style.
+    ep.path_style = cfg.style != addressing_style::virtual_hosted || u.ipv6 || is_ipv4_literal(ep.host);
+    if (ep.path_style) {
+        ep.host_header = u.host_header();  // brackets around IPv6, the port when not the default
+    } else {
+        ep.host = std::string(bucket) + "." + ep.host;
+        const bool default_port = u.port == (u.tls ? 443 : 80);
+        ep.host_header = default_port ? ep.host : ep.host + ":" + ep.port;
+    }
     return ep;
 }
 

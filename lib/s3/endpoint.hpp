@@ -28,7 +28,7 @@ struct endpoint_error : std::runtime_error {
 struct endpoint {
     bool tls = true;
     std::string host;         // to connect to and verify the certificate against
-    std::string port;         // "443", "80", or the URL's port
+    std::string port;         // "443", "80", or the URL's port (1-65535)
     std::string host_header;  // Host: host, with ":port" when not the scheme's default
     std::string base_path;    // path prefix before bucket/key ("" for AWS; "/base" for a custom URL)
     bool path_style = false;
@@ -47,8 +47,9 @@ struct endpoint {
 /// starting and ending with a letter or digit, not an IP address). Returns the reason when not.
 std::optional<std::string> bucket_name_problem(std::string_view bucket);
 
-/// Resolves config + bucket into an endpoint. Throws endpoint_error for a malformed URL
-/// (no scheme, not http/https, user info, query) or a bucket name S3 refuses.
+/// Resolves config + bucket into an endpoint. Throws endpoint_error for a malformed URL (see
+/// http::parse_url; also user info, query or fragment) or a bucket name S3 refuses. Messages show
+/// the URL through http::redacted: never a password.
 endpoint resolve_endpoint(const endpoint_config& cfg, std::string_view bucket);
 
 }  // namespace scb::s3

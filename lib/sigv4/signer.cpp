@@ -316,6 +316,16 @@ std::string string_to_sign(std::string_view amz_date, const scope& s, std::strin
     return out;
 }
 
+namespace {
+/// A derived signing key, wiped when it goes out of scope: also when an exception (bad_alloc while
+/// building the Authorization value) passes, so no copy is left for a core dump or a later heap reuse.
+/// An aggregate, so the key signing_key() returns is built in place: no unwiped temporary copy.
+struct wiped_key {
+    crypto::sha256_digest bytes;
+    ~wiped_key() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+};
+}  // namespace
+
 crypto::sha256_digest signing_key(const scb::secret& secret_access_key, const scope& s) {
     // Built at its final size, so no reallocation leaves an unwiped copy of the secret on the heap.
     std::string k_secret;
@@ -365,10 +375,8 @@ std::string sign(request& r, const credentials& c, const scope& s, std::string_v
     std::string signed_list;
     const std::string creq = build_canonical_request(r, how, signed_list);
     const std::string sts = string_to_sign(amz_date, s, creq);
-    auto key = signing_key(c.secret_access_key, s);
-    std::string sig = signature(key, sts);
-    OPENSSL_cleanse(key.data(), key.size());
-    return authorization(c, s, signed_list, sig);
+    const wiped_key key{signing_key(c.secret_access_key, s)};
+    return authorization(c, s, signed_list, signature(key.bytes, sts));
 }
 
 std::string amz_date(std::chrono::system_clock::time_point t) {

@@ -23,9 +23,14 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace scb;
 using scb::test::run_coroutine;
@@ -308,6 +313,43 @@ TEST_CASE("The container token file wins over the variable and is read at every 
     REQUIRE(seen.size() == 2);
     CHECK(seen[0].header("authorization") == "eks-token-1");
     CHECK(seen[1].header("authorization") == "eks-token-2");
+}
+
+TEST_CASE("A FIFO as the container token file fails the fetch at once, naming the variable",
+          "[integration][credentials]") {
+    test::temp_dir dir;
+    const auto fifo = dir.path() + "/token";
+    REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+    fake_clock clock;
+    metadata_server server([&](const seen_request&) { return canned_answer{200, creds_json("ASIAF", clock.t + hours(1))}; });
+    asio::io_context ioc;
+    auto p = container_provider(ioc, server, clock, {{"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", fifo}});
+
+    // On a thread: a read that blocks on the FIFO blocks the whole io_context (and /healthz with it).
+    // After a generous bound the FIFO's write end is opened, which releases the reader, so a hang
+    // fails this test instead of blocking it.
+    std::promise<s3::result<sigv4::credentials>> done;
+    auto answer = done.get_future();
+    std::thread t([&] {
+        try {
+            done.set_value(run_coroutine(ioc, get(p), seconds(20)));
+        } catch (...) {
+            done.set_exception(std::current_exception());
+        }
+    });
+    const bool finished = answer.wait_for(seconds(30)) == std::future_status::ready;
+    if (!finished) {
+        const int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+        if (w >= 0) ::close(w);
+    }
+    t.join();
+    REQUIRE(finished);
+    auto r = answer.get();
+    REQUIRE_FALSE(r);
+    CHECK(r.err.code == s3::errc::no_credentials);
+    CHECK_THAT(r.err.describe(), Catch::Contains("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE") &&
+                                     Catch::Contains("is a FIFO, not a regular file"));
+    CHECK(server.requests().empty());
 }
 
 TEST_CASE("Concurrent callers share one fetch", "[integration][credentials]") {

@@ -147,7 +147,7 @@ TEST_CASE("The container endpoint follows the SDKs' rules for RELATIVE_URI and F
     }
     auto v6 = full("http://[fd00:ec2::23]:80/v1/credentials");
     CHECK(v6->host == "fd00:ec2::23");
-    CHECK(v6->host_header == "[fd00:ec2::23]:80");
+    CHECK(v6->host_header == "[fd00:ec2::23]");  // the default port is left out, as everywhere
     for (const char* bad : {"http://10.0.0.5/creds", "http://creds.example.com/get", "http://169.254.169.254/x",
                             "ftp://127.0.0.1/x", "not a url", "http://user:pw@127.0.0.1/x"}) {
         CAPTURE(bad);
@@ -231,4 +231,28 @@ TEST_CASE("A shared credentials file without the default profile lets later sour
     // load_static_credentials (no later sources) still names the missing default profile.
     CHECK_THROWS_WITH(load_static_credentials(env({})), Catch::Contains("profile [default] not found"));
     std::filesystem::remove(file);
+}
+
+TEST_CASE("Container and metadata URL errors never quote a user:password", "[unit][credentials]") {
+    auto what = [](std::map<std::string, std::string> vars) {
+        try {
+            (void)container_endpoint(fake_env(vars));
+            (void)imds_endpoint(fake_env(vars));
+        } catch (const credentials_error& e) {
+            return std::string(e.what());
+        }
+        return std::string("(no error)");
+    };
+    for (const char* url : {"http://u:hunter2@10.0.0.5 x/creds", "http://u:hunter2@10.0.0.5/creds",
+                            "https://u:hunter2@creds.example.com:99999/", "gopher://u:hunter2@creds/"}) {
+        CAPTURE(url);
+        const auto full = what({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", url}});
+        CHECK_THAT(full, Catch::Contains("AWS_CONTAINER_CREDENTIALS_FULL_URI") && !Catch::Contains("hunter2"));
+        const auto imds = what({{"AWS_EC2_METADATA_SERVICE_ENDPOINT", url}});
+        CHECK_THAT(imds, Catch::Contains("AWS_EC2_METADATA_SERVICE_ENDPOINT") && !Catch::Contains("hunter2"));
+    }
+    CHECK_THAT(what({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://u:hunter2@10.0.0.5 x/creds"}}),
+               Catch::Contains("http://***@10.0.0.5 x/creds"));
+    // The scheme in any case, as everywhere else.
+    CHECK(what({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "HTTP://127.0.0.1:8080/creds"}}) == "(no error)");
 }

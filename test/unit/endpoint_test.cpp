@@ -60,3 +60,41 @@ TEST_CASE("Malformed endpoints and bucket names are refused with a reason", "[un
     CHECK(parse_addressing_style("virtual") == addressing_style::virtual_hosted);
     CHECK_FALSE(parse_addressing_style("vhost"));
 }
+
+TEST_CASE("Endpoint URLs take the scheme in any case and refuse ports outside 1-65535", "[unit][endpoint]") {
+    auto upper = resolve_endpoint({"us-east-1", "HTTP://127.0.0.1:9000", addressing_style::automatic}, "scb-test");
+    CHECK_FALSE(upper.tls);
+    CHECK(upper.port == "9000");
+    CHECK(upper.origin() == "http://127.0.0.1:9000");
+    CHECK(resolve_endpoint({"us-east-1", "Https://minio.lan", {}}, "scb-test").tls);
+    // An explicit default port is left out of Host, as SigV4 signs it.
+    CHECK(resolve_endpoint({"us-east-1", "https://minio.lan:443", {}}, "scb-test").host_header == "minio.lan");
+    auto v6 = resolve_endpoint({"us-east-1", "http://[::1]:9000", {}}, "scb-test");
+    CHECK(v6.host == "::1");
+    CHECK(v6.host_header == "[::1]:9000");
+    CHECK_THROWS_WITH(resolve_endpoint({"us-east-1", "http://127.0.0.1:70000", {}}, "scb-test"),
+                      Catch::Contains("port 70000, outside 1-65535"));
+    CHECK_THROWS_WITH(resolve_endpoint({"us-east-1", "http://127.0.0.1:0", {}}, "scb-test"),
+                      Catch::Contains("outside 1-65535"));
+}
+
+TEST_CASE("Endpoint errors never quote a user:password", "[unit][endpoint]") {
+    auto what = [](const std::string& url) {
+        try {
+            (void)resolve_endpoint({"us-east-1", url, {}}, "scb-test");
+        } catch (const endpoint_error& e) {
+            return std::string(e.what());
+        }
+        return std::string("(no error)");
+    };
+    // Unparsable (a space), a bad port, a bad scheme, a query: each quotes the URL, none the password.
+    for (const char* url : {"http://admin:hunter2@minio lan:9000", "http://admin:hunter2@minio.lan:99999",
+                            "ftp://admin:hunter2@minio.lan", "http://admin:hunter2@minio.lan/?x=1",
+                            "http://admin:hunter2@minio.lan"}) {
+        CAPTURE(url);
+        const auto msg = what(url);
+        CHECK(msg != "(no error)");
+        CHECK_THAT(msg, !Catch::Contains("hunter2"));
+    }
+    CHECK_THAT(what("http://admin:hunter2@minio lan:9000"), Catch::Contains("http://***@minio lan:9000"));
+}
