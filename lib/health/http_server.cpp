@@ -16,9 +16,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
 #include <charconv>
-#include <set>
-#include <vector>
+#include <map>
 
 namespace scb::health {
 
@@ -32,12 +32,49 @@ struct http_server::shared {
     shared(asio::any_io_executor ex, const state& h, std::chrono::seconds stale, server_limits l)
         : health(&h), stale_after(stale), limits(l), acceptor(ex) {}
 
+    struct connection {
+        std::shared_ptr<beast::tcp_stream> stream;  // shared with its coroutine, which may outlive this entry
+        asio::ip::address peer;
+        bool waiting = true;  // for (the rest of) a request: may be closed to make room
+    };
+
     const state* health;
     std::chrono::seconds stale_after;
     server_limits limits;
     tcp::acceptor acceptor;
-    std::set<beast::tcp_stream*> open;  // connections alive now, to close them with the server
+    std::map<std::uint64_t, connection> open;  // by accept order, so the first is the oldest
+    std::uint64_t next_id = 0;
     bool closed = false;
+
+    /// Closes the oldest connection (from `peer`, or from anyone when null) that is waiting for a
+    /// request; false when there is none.
+    bool evict_oldest_waiting(const asio::ip::address* peer) {
+        for (auto it = open.begin(); it != open.end(); ++it) {
+            if (!it->second.waiting || (peer && it->second.peer != *peer)) continue;
+            it->second.stream->close();  // its read ends with operation_aborted; no blocking here
+            open.erase(it);
+            return true;
+        }
+        return false;
+    }
+
+    /// Makes room for a new connection from `peer`: false if it must be refused.
+    ///
+    /// Why evict rather than refuse: a client that sends its whole request at once (the healthcheck,
+    /// a scraper) is only ever "waiting" for one round trip, while a slow one waits for up to
+    /// header_timeout. Closing the oldest waiting connection therefore always hits a slow one first,
+    /// and a fresh client is served unless `cap` newer connections arrive before its request does.
+    /// Refusing the newcomer instead would hand the listener to whoever connected first.
+    bool make_room(const asio::ip::address& peer) {
+        const auto same = static_cast<std::size_t>(
+            std::count_if(open.begin(), open.end(), [&](const auto& c) { return c.second.peer == peer; }));
+        if (same >= limits.max_connections_per_client && !evict_oldest_waiting(&peer)) return false;
+        return open.size() < limits.max_connections || evict_oldest_waiting(nullptr);
+    }
+
+    void set_waiting(std::uint64_t id, bool waiting) {
+        if (auto it = open.find(id); it != open.end()) it->second.waiting = waiting;
+    }
 };
 
 namespace {
@@ -99,14 +136,16 @@ asio::awaitable<void> linger(beast::tcp_stream* stream) {
     }
 }
 
-asio::awaitable<void> serve(std::shared_ptr<http_server::shared> sh, tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
-    sh->open.insert(&stream);
+/// One connection, from accept to close. `deadline` is the first request's: accept + header_timeout.
+asio::awaitable<void> serve(std::shared_ptr<http_server::shared> sh, std::uint64_t id,
+                            std::shared_ptr<beast::tcp_stream> stream_ptr,
+                            std::chrono::steady_clock::time_point deadline) {
+    auto& stream = *stream_ptr;
     struct unregister {
         http_server::shared* sh;
-        beast::tcp_stream* stream;
-        ~unregister() { sh->open.erase(stream); }
-    } guard{sh.get(), &stream};
+        std::uint64_t id;
+        ~unregister() { sh->open.erase(id); }  // a no-op if it was evicted (ids are never reused)
+    } guard{sh.get(), id};
 
     const auto& limits = sh->limits;
     // The buffer's cap backs the parser's limits: a client cannot make us hold more than this.
@@ -115,10 +154,16 @@ asio::awaitable<void> serve(std::shared_ptr<http_server::shared> sh, tcp::socket
         http::request_parser<http::string_body> parser;
         parser.header_limit(limits.header_limit);
         parser.body_limit(limits.body_limit);
-        stream.expires_after(limits.read_timeout);
+        // One deadline for the whole request: Beast's timer is absolute, not restarted per read.
+        if (served == 0)
+            stream.expires_at(deadline);
+        else
+            stream.expires_after(limits.header_timeout);
+        sh->set_waiting(id, true);
         auto [read_ec, read_n] = co_await http::async_read(stream, buffer, parser, use_tuple);
         (void)read_n;
         if (sh->closed) break;
+        sh->set_waiting(id, false);  // answering: not to be evicted mid-answer
 
         response res;
         bool last = false;
@@ -145,6 +190,7 @@ asio::awaitable<void> serve(std::shared_ptr<http_server::shared> sh, tcp::socket
         (void)write_n;
         if (write_ec) break;
         if (last) {
+            sh->set_waiting(id, true);  // done with it: evictable while it lingers
             co_await linger(&stream);
             break;
         }
@@ -175,10 +221,10 @@ void http_server::close() {
     shared_->closed = true;
     boost::system::error_code ignored;
     shared_->acceptor.close(ignored);
-    // Copy first: closing completes each read with operation_aborted later, never inside this loop,
-    // but the set must not be walked while it could change.
-    std::vector<beast::tcp_stream*> open(shared_->open.begin(), shared_->open.end());
-    for (auto* stream : open) stream->close();
+    // Closing completes each read with operation_aborted later, never inside this loop; the streams
+    // stay alive in their coroutines, so the entries can go now.
+    for (auto& [id, c] : shared_->open) c.stream->close();
+    shared_->open.clear();
 }
 
 asio::awaitable<void> http_server::run() {
@@ -202,13 +248,19 @@ asio::awaitable<void> http_server::run() {
             if (pause_ec) break;
             continue;
         }
-        if (sh->open.size() >= sh->limits.max_connections) {
+        boost::system::error_code peer_ec;
+        const auto peer = socket.remote_endpoint(peer_ec);
+        if (peer_ec || !sh->make_room(peer.address())) {
             boost::system::error_code ignored;
             socket.close(ignored);
             continue;
         }
-        auto connection = serve(sh, std::move(socket));
-        asio::co_spawn(ex_, std::move(connection), asio::detached);
+        // Registered here, not in the coroutine (which starts later): the next accept must count it.
+        const auto id = sh->next_id++;
+        const auto deadline = std::chrono::steady_clock::now() + sh->limits.header_timeout;
+        auto stream = std::make_shared<beast::tcp_stream>(std::move(socket));
+        sh->open.emplace(id, shared::connection{stream, peer.address()});
+        asio::co_spawn(ex_, serve(sh, id, std::move(stream), deadline), asio::detached);
     }
 }
 

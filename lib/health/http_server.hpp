@@ -9,20 +9,30 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string_view>
 
 namespace scb::health {
 
-/// Bounds on what one client may cost.
+/// Bounds on what one client may cost. The listener runs on the daemon's own io_context, so a slow
+/// or hostile client must never hold a slot for long, nor keep a fresh client from being served.
 struct server_limits {
-    std::chrono::milliseconds read_timeout{std::chrono::seconds(10)};  // per request, idle keep-alive included
+    // The whole request (header and its tiny body) must arrive within this, counted from accept for
+    // the first request and from the previous answer for the next ones (idle keep-alive included).
+    // One deadline per request, not per read: a byte every few seconds does not extend it.
+    std::chrono::milliseconds header_timeout{std::chrono::seconds(2)};
     std::chrono::milliseconds write_timeout{std::chrono::seconds(10)};
     std::uint32_t header_limit = 8 * 1024;
     std::uint64_t body_limit = 1024;         // GET has no body; a small one is read and ignored
     unsigned max_requests_per_connection = 100;
-    unsigned max_connections = 32;           // beyond this, new connections are closed at once
+    // Slots. When a new connection would exceed either cap, the oldest connection (of that address,
+    // or of anyone) still waiting for its request is closed to make room; the new one is refused
+    // only when every candidate is busy being answered. 4 per address: a healthcheck, a scraper and
+    // a person with curl fit, and one address cannot take more than 4 of the 32 slots.
+    unsigned max_connections = 32;
+    unsigned max_connections_per_client = 4;  // per remote IP address
 };
 
 class http_server {

@@ -23,8 +23,12 @@
 
 #include <array>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
+
+#include <poll.h>
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -233,11 +237,11 @@ TEST_CASE("health endpoint serves /healthz and /metrics and stops cleanly", "[un
     CHECK(ec == asio::error::connection_refused);
 }
 
-TEST_CASE("health endpoint closes a connection that stays silent past the read timeout", "[unit][health]") {
+TEST_CASE("health endpoint closes a connection that stays silent past the header timeout", "[unit][health]") {
     asio::io_context ioc(1);
     state st;
     scb::health::server_limits limits;
-    limits.read_timeout = 200ms;
+    limits.header_timeout = 200ms;
     http_server server(ioc.get_executor(), tcp::endpoint(asio::ip::address_v4::loopback(), 0), st, 600s, limits);
     asio::co_spawn(ioc, server.run(), asio::detached);
 
@@ -309,4 +313,138 @@ TEST_CASE("probe() reports the health endpoint's verdict", "[unit][health]") {
     CHECK_FALSE(none.healthy);
     CHECK(none.status == 0);
     CHECK(none.text.find("no answer from http://127.0.0.1:") == 0);
+}
+
+// ---- Slow clients (issue #13): a header deadline from accept, and room made for fresh clients. ----
+
+namespace {
+
+const std::string partial_header = "GET /healthz HTTP/1.1\r\nHo";
+
+/// The server on its own thread, as the daemon runs it beside the uploads; closed and joined at the end.
+struct threaded_server {
+    explicit threaded_server(scb::health::server_limits limits)
+        : server(ioc.get_executor(), tcp::endpoint(asio::ip::address_v4::loopback(), 0), st, 600s, limits) {
+        asio::co_spawn(ioc, server.run(), asio::detached);
+        runner = std::thread([this] { ioc.run_for(60s); });
+    }
+    ~threaded_server() {
+        asio::post(ioc, [this] { server.close(); });
+        runner.join();
+    }
+    asio::io_context ioc{1};
+    state st;
+    http_server server;
+    std::thread runner;
+};
+
+/// A blocking client connection from `from` (any 127.x.y.z is loopback on Linux) that sends `bytes`.
+tcp::socket connect_and_send(asio::io_context& io, unsigned short port, const std::string& bytes,
+                             const char* from = "127.0.0.1") {
+    tcp::socket s(io, tcp::endpoint(asio::ip::make_address(from), 0));
+    s.connect(tcp::endpoint(asio::ip::address_v4::loopback(), port));
+    asio::write(s, asio::buffer(bytes));
+    return s;
+}
+
+/// Reads until the server closes the connection, waiting at most `bound` (a liveness bound, not a
+/// timing assertion); with `trickle`, sends one more header byte every 100 ms meanwhile. What the
+/// server sent, or nullopt if the connection was still open at the bound.
+std::optional<std::string> read_until_closed(tcp::socket& s, std::chrono::milliseconds bound, bool trickle = false) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    std::string got;
+    s.non_blocking(true);
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd p{s.native_handle(), POLLIN, 0};
+        ::poll(&p, 1, 100);  // wakes on data or close; the timeout only paces the trickle
+        char buf[4096];
+        boost::system::error_code ec;
+        for (;;) {
+            const auto n = s.read_some(asio::buffer(buf), ec);
+            if (ec) break;
+            got.append(buf, n);
+        }
+        if (ec == asio::error::eof || ec == asio::error::connection_reset) return got;
+        if (ec != asio::error::would_block) FAIL("read: " << ec.message());
+        if (trickle) {
+            s.write_some(asio::buffer("x", 1), ec);  // "Hoxxx…": a header that never completes
+            if (ec == asio::error::broken_pipe || ec == asio::error::connection_reset) return got;
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("health endpoint closes a connection whose header is not complete within the header deadline",
+          "[unit][health][slowloris]") {
+    // The default limits, as the daemon uses them. A byte every 100 ms must not extend the deadline.
+    const bool trickle = GENERATE(false, true);
+    CAPTURE(trickle);
+    threaded_server srv({});
+    asio::io_context io;
+    auto slow = connect_and_send(io, srv.server.port(), partial_header);
+    auto answer = read_until_closed(slow, 5s, trickle);
+    REQUIRE(answer);  // closed by the server well within 5 s (the deadline is 2 s from accept)
+    CHECK(answer->empty());
+}
+
+TEST_CASE("health endpoint makes room for a fresh client by closing the oldest unfinished connection",
+          "[unit][health][slowloris]") {
+    scb::health::server_limits limits;
+    limits.header_timeout = 60s;  // so that only making room can close a slow connection here
+    SECTION("all slots taken") { limits.max_connections = 3; }
+    SECTION("the client's own cap reached") { limits.max_connections_per_client = 3; }
+    threaded_server srv(limits);
+    const auto port = srv.server.port();
+    asio::io_context io;
+    std::vector<tcp::socket> slow;
+    for (int i = 0; i < 3; ++i) slow.push_back(connect_and_send(io, port, partial_header));
+
+    // A fourth client, past the limit: it is answered, and the oldest slow one pays for it.
+    auto fresh = connect_and_send(io, port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    auto answer = read_until_closed(fresh, 5s);
+    REQUIRE(answer);
+    CHECK(answer->rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    auto first = read_until_closed(slow[0], 5s);
+    REQUIRE(first);
+    CHECK(first->empty());
+
+    // The others were not touched: they can still finish their request and get an answer.
+    const std::string rest = "st: x\r\nConnection: close\r\n\r\n";
+    for (std::size_t i = 1; i < slow.size(); ++i) {
+        CAPTURE(i);
+        asio::write(slow[i], asio::buffer(rest));
+        auto late = read_until_closed(slow[i], 5s);
+        REQUIRE(late);
+        CHECK(late->rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    }
+}
+
+TEST_CASE("health endpoint caps connections per client address, closing that client's oldest first",
+          "[unit][health][slowloris]") {
+    scb::health::server_limits limits;
+    limits.header_timeout = 60s;
+    threaded_server srv(limits);
+    const auto port = srv.server.port();
+    asio::io_context io;
+    // The oldest connection of all comes from another address (any 127.x.y.z is loopback on Linux).
+    auto other = connect_and_send(io, port, partial_header, "127.0.0.2");
+    std::vector<tcp::socket> slow;
+    for (unsigned i = 0; i < limits.max_connections_per_client; ++i)
+        slow.push_back(connect_and_send(io, port, partial_header));
+
+    // One more from 127.0.0.1, far below the 32 slots: 127.0.0.1's oldest goes, not 127.0.0.2's.
+    auto fresh = connect_and_send(io, port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    auto answer = read_until_closed(fresh, 5s);
+    REQUIRE(answer);
+    CHECK(answer->rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    auto first = read_until_closed(slow[0], 5s);
+    REQUIRE(first);
+    CHECK(first->empty());
+
+    asio::write(other, asio::buffer(std::string("st: x\r\nConnection: close\r\n\r\n")));
+    auto late = read_until_closed(other, 5s);
+    REQUIRE(late);
+    CHECK(late->rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
 }
