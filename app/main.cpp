@@ -178,7 +178,7 @@ int main(int argc, char* argv[]) {
     try {
         config::parse_result parsed;
         try {
-            parsed = config::parse(argc, argv, s3::process_environment());
+            parsed = config::parse(argc, argv, s3::process_environment(), config::environment_names());
         } catch (const config::usage_error& e) {
             return fail(exit_code::usage, e.what());
         }
@@ -187,6 +187,7 @@ int main(int argc, char* argv[]) {
             return exit_code::ok;
         }
         logging::set_level(parsed.values.log_level);
+        for (const auto& w : parsed.warnings) logging::warn(w);
         if (parsed.values.cmd == config::command::healthcheck) {
             auto r = health::probe(*config::parse_listen(parsed.values.listen), std::chrono::seconds(5));
             std::cout << r.text << "\n";

@@ -1,15 +1,21 @@
 #include "config/settings.hpp"
 
+#include "common/text.hpp"
 #include "config/env_file.hpp"
 #include "config/listen_address.hpp"
+#include "http/url.hpp"
 
 #include <boost/program_options.hpp>
-#include <boost/url/parse.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <iomanip>
 #include <map>
+#include <set>
 #include <sstream>
+#include <string_view>
+
+#include <unistd.h>  // environ
 
 namespace scb::config {
 
@@ -17,22 +23,36 @@ namespace po = boost::program_options;
 using namespace std::chrono_literals;
 
 std::chrono::milliseconds parse_duration(const std::string& text) {
-    std::size_t pos = 0;
-    double n = 0;
-    try {
-        n = std::stod(text, &pos);
-    } catch (const std::exception&) {
-        throw std::invalid_argument("'" + text + "' is not a duration like 30s, 5m, 250ms or 1h");
+    // Digits, an optional fraction, a unit: std::stod would also take "0x10", " 5", "1e3", "nan" and "inf".
+    const std::string complaint = "'" + text + "' is not a duration like 30s, 5m, 250ms or 1h";
+    auto digit = [&](std::size_t i) { return i < text.size() && text[i] >= '0' && text[i] <= '9'; };
+    std::size_t i = 0;
+    std::uint64_t whole = 0, frac = 0, scale = 1;
+    bool too_large = false;
+    for (; digit(i); ++i) {
+        if (whole > 10'000'000'000'000ull) too_large = true;
+        else whole = whole * 10 + static_cast<std::uint64_t>(text[i] - '0');
     }
-    const std::string unit = text.substr(pos);
-    double ms = 0;
-    if (unit.empty() || unit == "s") ms = n * 1000;
-    else if (unit == "ms") ms = n;
-    else if (unit == "m" || unit == "min") ms = n * 60'000;
-    else if (unit == "h") ms = n * 3'600'000;
-    else throw std::invalid_argument("'" + text + "' is not a duration like 30s, 5m, 250ms or 1h");
-    if (!(n >= 0) || ms > 1e12) throw std::invalid_argument("'" + text + "' is out of range");
-    return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+    if (i == 0) throw std::invalid_argument(complaint);
+    if (i < text.size() && text[i] == '.') {
+        const std::size_t first = ++i;
+        for (; digit(i); ++i) {
+            if (scale >= 1'000'000'000) continue;  // digits below a nanosecond change nothing
+            frac = frac * 10 + static_cast<std::uint64_t>(text[i] - '0');
+            scale *= 10;
+        }
+        if (i == first) throw std::invalid_argument(complaint);
+    }
+    const std::string unit = text.substr(i);
+    std::uint64_t unit_ms = 0;
+    if (unit.empty() || unit == "s") unit_ms = 1000;
+    else if (unit == "ms") unit_ms = 1;
+    else if (unit == "m" || unit == "min") unit_ms = 60'000;
+    else if (unit == "h") unit_ms = 3'600'000;
+    else throw std::invalid_argument(complaint);
+    constexpr std::uint64_t max_ms = 1'000'000'000'000;
+    if (too_large || whole > max_ms / unit_ms) throw std::invalid_argument("'" + text + "' is out of range");
+    return std::chrono::milliseconds(static_cast<std::int64_t>(whole * unit_ms + frac * unit_ms / scale));
 }
 
 namespace {
@@ -82,6 +102,20 @@ std::chrono::milliseconds positive_duration(const std::string& v) {
     return d;
 }
 
+/// A prefix S3 stores as meant: no leading '/' (S3 then answers with a confusing 404), at most 512
+/// bytes (keys are at most 1024), no "." or ".." segment (tools that map keys to paths trip on them).
+void check_prefix(const std::string& p) {
+    if (!p.empty() && p[0] == '/') throw std::invalid_argument("must not start with '/' (write 'node1/', not '/node1/')");
+    if (p.size() > 512) throw std::invalid_argument("is longer than 512 bytes");
+    for (std::size_t start = 0; start <= p.size();) {
+        const auto end = std::min(p.find('/', start), p.size());
+        const auto segment = std::string_view(p).substr(start, end - start);
+        if (segment == "." || segment == "..")
+            throw std::invalid_argument("must not have a '.' or '..' segment (S3 keys are not paths)");
+        start = end + 1;
+    }
+}
+
 const std::vector<option_spec>& specs() {
     static const std::vector<option_spec> table = {
         {"file", "MONITOR_FILE_PATH", nullptr, "~/.lnd/data/chain/bitcoin/mainnet/channel.backup",
@@ -92,7 +126,10 @@ const std::vector<option_spec>& specs() {
         {"bucket", "S3_BUCKET_NAME", nullptr, "(required)", "S3 bucket to upload to",
          [](settings& s, const std::string& v) { s.bucket = v; }},
         {"prefix", "S3_BACKUP_PREFIX", nullptr, "\"\"", "key prefix, e.g. 'mynode/' (keys: PREFIX + channel-<time>-<sha6>.backup)",
-         [](settings& s, const std::string& v) { s.prefix = v; }},
+         [](settings& s, const std::string& v) {
+             check_prefix(v);
+             s.prefix = v;
+         }},
         {"region", "AWS_REGION", "AWS_DEFAULT_REGION", "us-east-1", "region used in the signature and the AWS endpoint",
          [](settings& s, const std::string& v) { s.endpoint.region = v; }},
         {"endpoint", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS by region", "custom S3-compatible endpoint URL",
@@ -128,14 +165,9 @@ const std::vector<option_spec>& specs() {
         {"object-lock-days", "SCB_OBJECT_LOCK_DAYS", nullptr, "off", "Object Lock retention in days from the upload",
          [](settings& s, const std::string& v) {
              std::size_t pos = 0;
-             unsigned long days = 0;
-             try {
-                 days = std::stoul(v, &pos);
-             } catch (const std::exception&) {
-                 pos = 0;
-             }
-             if (pos != v.size() || days == 0 || days > 36500)
-                 throw std::invalid_argument("must be a whole number of days from 1 to 36500");
+             const std::string complaint = "must be a whole number of days from 1 to 36500";
+             const auto days = leading_count(v, pos, complaint);
+             if (pos != v.size() || days == 0 || days > 36500) throw std::invalid_argument(complaint);
              s.object.lock_days = static_cast<unsigned>(days);
          }},
         {"latest-key", "SCB_LATEST_KEY", nullptr, "off", "also PUT each version at PREFIX + this key, e.g. latest/channel.backup",
@@ -155,11 +187,19 @@ const std::vector<option_spec>& specs() {
         {"shutdown-timeout", "SCB_SHUTDOWN_TIMEOUT", nullptr, "10s", "grace period for an upload in flight on SIGTERM",
          [](settings& s, const std::string& v) { s.shutdown_timeout = parse_duration(v); }},
         {"retry-min", "SCB_RETRY_MIN", nullptr, "1s", "first retry delay (exponential backoff, full jitter)",
-         [](settings& s, const std::string& v) { s.retry_min = positive_duration(v); }},
+         [](settings& s, const std::string& v) {
+             s.retry_min = positive_duration(v);
+             // Faster retries only add load on S3 (and on whoever pays for its requests).
+             if (s.retry_min < 100ms) throw std::invalid_argument("must be at least 100ms");
+         }},
         {"retry-max", "SCB_RETRY_MAX", nullptr, "5m", "longest retry delay",
          [](settings& s, const std::string& v) { s.retry_max = positive_duration(v); }},
         {"max-size", "SCB_MAX_SIZE", nullptr, "64MiB", "largest file accepted as a backup",
-         [](settings& s, const std::string& v) { s.max_size = parse_size(v); }},
+         [](settings& s, const std::string& v) {
+             s.max_size = parse_size(v);
+             // lnd's channel.backup is kilobytes to a few MiB: beyond 1 GiB the value is a typo.
+             if (s.max_size > (1ull << 30)) throw std::invalid_argument("must be at most 1GiB");
+         }},
         {"spool-max-files", "SCB_SPOOL_MAX_FILES", nullptr, "100",
          "most versions kept in the spool; beyond it the oldest unconfirmed ones are dropped (never the newest)",
          [](settings& s, const std::string& v) {
@@ -201,6 +241,40 @@ std::string naming(const option_spec& o) {
 
 std::string home(const s3::env_lookup& env) { return env("HOME").value_or("/root"); }
 
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+/// "X is not a setting; did you mean Y?" for a name in one of our families that no setting has, else "".
+std::string unknown_setting(const std::string& name) {
+    const bool ours = name.rfind("SCB_", 0) == 0 || name.rfind("S3_", 0) == 0 || name.rfind("MONITOR_", 0) == 0 ||
+                      name.rfind("BACKUP_", 0) == 0;
+    if (!ours) return {};
+    std::string closest;
+    std::size_t best = std::string::npos;
+    for (const auto& o : specs())
+        for (const char* known : {o.env, o.env2}) {
+            if (!known) continue;
+            if (name == known) return {};
+            if (const auto d = edit_distance(name, known); d < best) {
+                best = d;
+                closest = known;
+            }
+        }
+    return name + " is not a setting; did you mean " + closest + "?";
+}
+
 }  // namespace
 
 s3::env_lookup layered_env(s3::env_lookup env, std::map<std::string, std::string> file_vars) {
@@ -240,7 +314,8 @@ std::string help_text() {
     return os.str();
 }
 
-parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env) {
+parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env,
+                   const std::vector<std::string>& env_names) {
     po::options_description desc;
     desc.add_options()("help,h", "")("version", "")("env-file", po::value<std::string>());
     // list / restore / verify (lib/restore)
@@ -297,15 +372,24 @@ parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env
         if (vm.count("key") && s.restore_key.empty()) throw usage_error("restore --key is empty");
     }
 
-    std::map<std::string, std::string> file_vars;
+    env_file_contents file;
     if (vm.count("env-file")) {
         s.env_file = vm["env-file"].as<std::string>();
         try {
-            file_vars = read_env_file(s.env_file);
+            file = read_env_file(s.env_file);
         } catch (const env_file_error& e) {
             throw usage_error(std::string(e.what()) + " (--env-file)");
         }
     }
+    auto& file_vars = file.vars;
+    out.warnings = std::move(file.warnings);
+    // A misspelt name would silently leave its setting at the default.
+    std::set<std::string> warned;
+    for (const auto& name : env_names)
+        if (auto w = unknown_setting(name); !w.empty() && warned.insert(name).second) out.warnings.push_back(w);
+    for (const auto& [name, value] : file_vars)
+        if (auto w = unknown_setting(name); !w.empty() && warned.insert(name).second)
+            out.warnings.push_back("env file " + s.env_file + " line " + std::to_string(file.lines[name]) + ": " + w);
     const auto lookup = layered_env(env, file_vars);
 
     for (const auto& o : specs()) {
@@ -341,26 +425,40 @@ parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env
     if (s.endpoint.region.empty()) throw usage_error("empty region (AWS_REGION / --region)");
     if (auto problem = s3::object_options_problem(s.object)) throw usage_error(*problem);
     if (!s.heartbeat_url.empty()) {
-        auto url = boost::urls::parse_absolute_uri(s.heartbeat_url);
-        if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->encoded_host().empty())
-            throw usage_error("SCB_HEARTBEAT_URL / --heartbeat-url must be an http:// or https:// URL");
+        // Never quoted: for healthchecks.io the path is the whole secret.
+        auto url = http::parse_url(s.heartbeat_url);
+        if (!url) throw usage_error("SCB_HEARTBEAT_URL / --heartbeat-url " + url.problem);
+        if (url.value.has_userinfo)
+            throw usage_error("SCB_HEARTBEAT_URL / --heartbeat-url must not hold a user:password");
     }
     if (s.retry_min > s.retry_max) throw usage_error("SCB_RETRY_MIN / --retry-min is longer than SCB_RETRY_MAX / --retry-max");
     if (s.max_size < 45) throw usage_error("SCB_MAX_SIZE / --max-size is below 45 bytes, lnd's smallest backup");
     if (!s.file.has_filename())
         throw usage_error("MONITOR_FILE_PATH / --file must name a file, not a folder");
+    if (!s.prefix.empty() && s.prefix.back() != '/')
+        out.warnings.push_back("S3_BACKUP_PREFIX / --prefix '" + s.prefix + "' does not end in '/': keys become '" +
+                               s.prefix + "channel-…'; add a '/' if it names a folder");
     s.env_file_vars = std::move(file_vars);
     return out;
+}
+
+std::vector<std::string> environment_names() {
+    std::vector<std::string> names;
+    for (char** e = ::environ; e && *e; ++e) {
+        const std::string_view assignment(*e);
+        names.emplace_back(assignment.substr(0, assignment.find('=')));  // the name only, never the value
+    }
+    return names;
 }
 
 std::string describe(const settings& s) {
     std::ostringstream os;
     os << "file=" << s.file.string() << " spool=" << s.spool_dir.string() << " bucket=" << s.bucket
        << " prefix=" << (s.prefix.empty() ? "\"\"" : s.prefix) << " region=" << s.endpoint.region
-       << " endpoint=" << (s.endpoint.url.empty() ? "aws" : s.endpoint.url);
+       << " endpoint=" << (s.endpoint.url.empty() ? "aws" : http::redacted(s.endpoint.url));
     if (!s.ca_bundle.empty()) os << " ca-bundle=" << s.ca_bundle;
-    os << " reconcile=" << s.reconcile_interval.count() << "ms retry=" << s.retry_min.count() << ".."
-       << s.retry_max.count() << "ms spool-max-files=" << s.spool_max_files;
+    os << " reconcile=" << format_duration(s.reconcile_interval) << " retry=" << format_duration(s.retry_min) << ".."
+       << format_duration(s.retry_max) << " spool-max-files=" << s.spool_max_files;
     return os.str();
 }
 

@@ -68,11 +68,18 @@ struct parse_result {
     settings values;
     bool exit_now = false;  // --help or --version: print `text` and exit 0
     std::string text;
+    std::vector<std::string> warnings;  // one line each, for logging::warn once the log level is set
 };
 
 /// Flags win over real environment variables, which win over the --env-file, which wins over the
-/// defaults. Validates everything that can be checked without touching the network.
-parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env);
+/// defaults. Validates everything that can be checked without touching the network. `env_names` lists
+/// the environment's variable names (environment_names()): a name starting with SCB_, S3_, MONITOR_
+/// or BACKUP_ that is no setting gives a warning naming the closest setting, as does one in the env file.
+parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env,
+                   const std::vector<std::string>& env_names = {});
+
+/// The names (never the values) of this process's environment variables, for parse().
+std::vector<std::string> environment_names();
 
 /// `--help`: every setting with its flag, variable and default.
 std::string help_text();
@@ -80,9 +87,11 @@ std::string help_text();
 /// The effective configuration for the start-up log line; holds no secret.
 std::string describe(const settings& s);
 
-/// "90s", "5m", "250ms", "1h", or plain seconds. Throws std::invalid_argument.
+/// "90s", "1.5m", "250ms", "1h", or plain seconds: digits, an optional fraction, a unit (ms, s, m or min,
+/// h; none is seconds). Nothing else ("0x10", " 5", "1e3", "-1s", "inf"). Throws std::invalid_argument.
 std::chrono::milliseconds parse_duration(const std::string& text);
-/// "64MiB", "512KiB", "1GiB", "1000" (bytes); also k/M/G as binary units. Throws std::invalid_argument.
+/// "64MiB", "512KiB", "1GiB", "1000" (bytes): digits and a unit (B, KiB/K/k, MiB/M, GiB/G; binary),
+/// nothing else. Throws std::invalid_argument.
 std::uint64_t parse_size(const std::string& text);
 
 }  // namespace scb::config

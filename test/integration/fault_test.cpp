@@ -197,7 +197,7 @@ TEST_CASE("Fault sweep: after n failures of each kind in a row the version is up
     // round must end with the version in S3 once and the spool empty.
     daemon_fixture f;
     f.lnd.swap(lnd_simulator::content(0));
-    auto d = f.start({"run", "--retry-min", "50ms", "--retry-max", "200ms"});
+    auto d = f.start({"run", "--retry-min", "100ms", "--retry-max", "400ms"});
     REQUIRE(f.wait_for_content(lnd_simulator::content(0)));
     int version = 0;
     for (const std::string kind : {"status500", "slowdown", "reset", "baddigest", "badetag", "noetag", "garbage"}) {

@@ -1,3 +1,4 @@
+#include "common/text.hpp"
 #include "config/env_file.hpp"
 #include "config/settings.hpp"
 
@@ -106,20 +107,21 @@ TEST_CASE("Durations and sizes parse with units", "[unit][config]") {
     CHECK_THROWS(parse_size("lots"));
 }
 
-TEST_CASE("Env files parse like systemd's EnvironmentFile and dotenv", "[unit][config]") {
-    auto vars = parse_env_file("# comment\n; also comment\n\nS3_BUCKET_NAME=my-bucket\nexport S3_BACKUP_PREFIX = node1/ \n"
-                               "QUOTED=\"a \\\"b\\\" c\" # trailing\nSINGLE='x y'\nINLINE=value # note\nEMPTY=\n",
-                               "f.env");
+TEST_CASE("Env files parse like systemd's EnvironmentFile", "[unit][config]") {
+    auto vars = parse_env_file("# comment\n; also comment\n\nS3_BUCKET_NAME=my-bucket\n S3_BACKUP_PREFIX = node1/ \n"
+                               "QUOTED=\"a \\\"b\\\" c\"\nSINGLE='x y'\nINLINE=value # note\nEMPTY=\n",
+                               "f.env")
+                    .vars;
     CHECK(vars.at("S3_BUCKET_NAME") == "my-bucket");
     CHECK(vars.at("S3_BACKUP_PREFIX") == "node1/");
     CHECK(vars.at("QUOTED") == "a \"b\" c");
     CHECK(vars.at("SINGLE") == "x y");
-    CHECK(vars.at("INLINE") == "value");
+    CHECK(vars.at("INLINE") == "value # note");  // systemd has no inline comments
     CHECK(vars.at("EMPTY").empty());
     CHECK_THROWS_WITH(parse_env_file("A=1\nno equals SECRET\n", "f.env"),
                       Catch::Contains("f.env line 2") && !Catch::Contains("SECRET"));
     CHECK_THROWS_WITH(parse_env_file("1BAD=x\n", "f.env"), Catch::Contains("not a valid variable name"));
-    CHECK_THROWS_WITH(parse_env_file("A=\"open\n", "f.env"), Catch::Contains("unterminated quote"));
+    CHECK_THROWS_WITH(parse_env_file("A=\"open\n", "f.env"), Catch::Contains("unterminated"));
 }
 
 TEST_CASE("The env file is read under the real environment and the flags", "[unit][config]") {
@@ -132,4 +134,18 @@ TEST_CASE("The env file is read under the real environment and the flags", "[uni
     CHECK(layered_env(fake_env({}), r.values.env_file_vars)("S3_BUCKET_NAME") == "file-bucket");
     std::filesystem::remove(path);
     CHECK_THROWS_WITH(parse_args({"--env-file", path.string()}, {}), Catch::Contains("--env-file"));
+}
+
+TEST_CASE("durations are shown as a person writes them in a setting", "[config]") {
+    using scb::format_duration;
+    using namespace std::chrono_literals;
+    CHECK(format_duration(5min) == "5m");
+    CHECK(format_duration(1s) == "1s");
+    CHECK(format_duration(250ms) == "250ms");
+    CHECK(format_duration(1500ms) == "1500ms");
+    CHECK(format_duration(2h) == "2h");
+    CHECK(format_duration(90s) == "90s");
+    CHECK(format_duration(0ms) == "0s");
+    for (std::chrono::milliseconds d : {std::chrono::milliseconds(5min), 250ms, 1500ms, std::chrono::milliseconds(2h), std::chrono::milliseconds(90s)})
+        CHECK(scb::config::parse_duration(format_duration(d)) == d);
 }
