@@ -154,7 +154,7 @@ public:
         case errc::locked:
             return "another scb-backup process owns the spool folder";
         case errc::unsafe_folder:
-            return "the spool folder is writable by group or others (chmod 700 it)";
+            return "the spool folder is writable by group or others (give scb-backup a folder of its own, mode 0700)";
         case errc::lock_lost:
             return "the spool folder or its lock file was removed or replaced (write() takes it again)";
         }
@@ -226,9 +226,16 @@ spool spool::open(fs::path dir) {
     case folder_problem::unsafe: {
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(state.mode));
+        // chmod is the fix only for a plain folder of our own: never for a shared one like /tmp
+        // (sticky), somebody else's, or a link whose target other things may use.
+        struct stat link_st {};
+        const bool own_plain_folder = ::lstat(dir.c_str(), &link_st) == 0 && S_ISDIR(link_st.st_mode) &&
+                                      link_st.st_uid == ::geteuid() && (state.mode & S_ISVTX) == 0;
         refuse(dir,
                std::string("is writable by group or others (mode ") + mode + "): it holds channel backups, refusing",
-               "chmod 700 " + dir.string());
+               own_plain_folder ? "chmod 700 " + dir.string() + ", or use a folder of its own"
+                                : "set BACKUP_DIRECTORY / --spool-dir to a folder of its own (scb-backup creates it "
+                                  "with mode 0700), e.g. /var/lib/scb-backup");
     }
     case folder_problem::not_writable:
         refuse(dir, "is not writable: " + state.ec.message(),

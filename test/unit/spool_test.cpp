@@ -107,6 +107,30 @@ TEST_CASE("spool::open refuses a folder writable by group or others", "[unit][sp
     CHECK_NOTHROW(spool::open(dir));
 }
 
+TEST_CASE("the fix for a shared spool folder is a folder of its own, never a chmod of /tmp or a link's target",
+          "[unit][spool]") {
+    temp_dir t;
+    auto shared = t.path / "tmp-like";
+    fs::create_directory(shared);
+    REQUIRE(::chmod(shared.c_str(), 01777) == 0);  // what /tmp and /var/tmp are
+    auto target = t.path / "elsewhere";
+    fs::create_directory(target);
+    REQUIRE(::chmod(target.c_str(), 0777) == 0);
+    auto link = t.path / "spool-link";
+    fs::create_directory_symlink(target, link);
+    for (const auto& dir : {shared, link}) {
+        CAPTURE(dir);
+        try {
+            (void)spool::open(dir);
+            FAIL("open() accepted a folder writable by others");
+        } catch (const spool_error& e) {
+            const std::string what = e.what();
+            CHECK(what.find("chmod") == std::string::npos);
+            CHECK(what.find("a folder of its own") != std::string::npos);
+        }
+    }
+}
+
 TEST_CASE("spool::open refuses a file and a folder it cannot create", "[unit][spool]") {
     temp_dir t;
     touch(t.path / "file");
