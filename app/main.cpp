@@ -180,6 +180,7 @@ int main(int argc, char* argv[]) {
         try {
             parsed = config::parse(argc, argv, s3::process_environment(), config::environment_names());
         } catch (const config::usage_error& e) {
+            for (const auto& w : e.warnings) logging::warn(w);
             return fail(exit_code::usage, e.what());
         }
         if (parsed.exit_now) {

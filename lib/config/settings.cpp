@@ -314,8 +314,11 @@ std::string help_text() {
     return os.str();
 }
 
-parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env,
-                   const std::vector<std::string>& env_names) {
+namespace {
+
+/// parse() itself; `out` is filled as it goes, so the warnings found before a usage error survive it.
+void parse_into(parse_result& out, int argc, const char* const argv[], const s3::env_lookup& env,
+                const std::vector<std::string>& env_names) {
     po::options_description desc;
     desc.add_options()("help,h", "")("version", "")("env-file", po::value<std::string>());
     // list / restore / verify (lib/restore)
@@ -335,16 +338,15 @@ parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env
         throw usage_error(std::string(e.what()) + " (see --help)");
     }
 
-    parse_result out;
     if (vm.count("help")) {
         out.exit_now = true;
         out.text = help_text();
-        return out;
+        return;
     }
     if (vm.count("version")) {
         out.exit_now = true;
         out.text = "scb-backup " SCB_VERSION "\n";
-        return out;
+        return;
     }
     settings& s = out.values;
     if (vm.count("command")) {
@@ -407,7 +409,7 @@ parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env
 
     if (s.cmd == command::healthcheck) {
         if (s.listen.empty()) throw usage_error("healthcheck needs the health endpoint: set SCB_LISTEN or --listen");
-        return out;
+        return;
     }
     if (s.file.empty()) s.file = home(env) + "/.lnd/data/chain/bitcoin/mainnet/channel.backup";
     if (s.spool_dir.empty()) {
@@ -439,6 +441,20 @@ parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env
         out.warnings.push_back("S3_BACKUP_PREFIX / --prefix '" + s.prefix + "' does not end in '/': keys become '" +
                                s.prefix + "channel-…'; add a '/' if it names a folder");
     s.env_file_vars = std::move(file_vars);
+}
+
+}  // namespace
+
+parse_result parse(int argc, const char* const argv[], const s3::env_lookup& env,
+                   const std::vector<std::string>& env_names) {
+    parse_result out;
+    try {
+        parse_into(out, argc, argv, env, env_names);
+    } catch (usage_error& e) {
+        // "S3_BUCKET_NAM is not a setting" explains the "no bucket" that follows it.
+        e.warnings = std::move(out.warnings);
+        throw;
+    }
     return out;
 }
 

@@ -62,6 +62,7 @@ s3::env_lookup layered_env(s3::env_lookup env, std::map<std::string, std::string
 /// A bad flag, variable or value. Exit code 64; what() is one line naming the variable and the flag.
 struct usage_error : std::runtime_error {
     using std::runtime_error::runtime_error;
+    std::vector<std::string> warnings;  // found before the error (a misspelt name often explains it)
 };
 
 struct parse_result {

@@ -54,6 +54,16 @@ TEST_CASE("settings: a misspelt variable is warned about with the closest settin
     CHECK(r.warnings.size() == 3);  // PATH, AWS_* and real settings are not ours to judge
 }
 
+TEST_CASE("settings: the warnings found before a usage error come with it", "[unit][config][settings]") {
+    try {
+        (void)parse_with({}, {{"S3_BUCKET_NAM", "b-1"}});
+        FAIL("no bucket was accepted");
+    } catch (const scb::config::usage_error& e) {
+        CHECK_THAT(e.what(), Contains("no bucket"));
+        CHECK_THAT(joined(e.warnings), Contains("S3_BUCKET_NAM is not a setting; did you mean S3_BUCKET_NAME?"));
+    }
+}
+
 TEST_CASE("settings: a misspelt variable in the env file is warned about with its line", "[unit][config][settings]") {
     scb::unit::temp_dir dir;
     const auto path = (dir.path / "scb.env").string();
