@@ -32,6 +32,8 @@ inline int for_s3_error(s3::errc code) noexcept {
         return no_permission;
     case s3::errc::no_such_bucket:
         return no_bucket;
+    case s3::errc::wrong_region:  // 301: a setting to fix (AWS_REGION), not an outage to wait out
+        return usage;
     default:
         return unavailable;
     }

@@ -1,6 +1,8 @@
 #include "restore/catalog.hpp"
 
+#include "logging/escape.hpp"
 #include "s3/credential_providers.hpp"
+#include "s3/error.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -74,7 +76,8 @@ std::string describe(const clock_report& report) {
     std::string out = std::to_string(report.count) + " backup name(s) differ from S3's LastModified by more than " +
                       std::to_string(clock_tolerance.count()) + " min: the node's clock was wrong when it named them (" +
                       (report.count > 1 ? "worst: " : "") + e.object.key + " is named " + format_time(*e.name) +
-                      " but S3 stored it at " + e.object.last_modified + ", the clock was " + rough(report.name_ahead_by);
+                      " but S3 stored it at " + logging::printable(e.object.last_modified, s3::outside_text_cap) +
+                      ", the clock was " + rough(report.name_ahead_by);
     // A name earlier than its upload can also be a version that waited in the spool while S3 was down.
     out += ahead ? " ahead" : " behind, or the upload waited that long";
     out += "); list, restore and verify order backups by S3's LastModified, not by their names; fix the node's clock (NTP)";
@@ -104,8 +107,11 @@ std::string format_table(const std::vector<backup_entry>& entries) {
     };
     std::vector<row> rows;
     rows.push_back({"KEY", "SIZE", "TIME (UTC)", "SHA256"});
+    // Keys are anyone's text (whoever can write to the bucket): one printable cell each, so that a
+    // key cannot move the cursor, retitle the terminal or forge rows.
     for (const auto& e : entries)
-        rows.push_back({e.object.key, std::to_string(e.object.size), e.name ? format_time(*e.name) : "-",
+        rows.push_back({logging::printable(e.object.key, s3::outside_text_cap), std::to_string(e.object.size),
+                        e.name ? format_time(*e.name) : "-",
                         e.name ? e.name->sha256_suffix : "-"});
     std::size_t wk = 0, ws = 0, wt = 0;
     for (const auto& r : rows) {
@@ -138,7 +144,9 @@ std::string format_json(const std::vector<backup_entry>& entries) {
         j["etag"] = etag;
         out.push_back(std::move(j));
     }
-    return out.dump() + "\n";
+    // JSON keeps each key exact (its escapes make control characters harmless); a key that is not
+    // UTF-8 gets U+FFFD where it is broken instead of ending the listing with an exception.
+    return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace scb::restore

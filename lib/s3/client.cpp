@@ -1,12 +1,14 @@
 #include "s3/client.hpp"
 
 #include "crypto/hash.hpp"
+#include "logging/escape.hpp"
 #include "logging/logger.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/property_tree/ptree.hpp>
 #include <boost/property_tree/xml_parser.hpp>
 
+#include <algorithm>
 #include <ctime>
 #include <iomanip>
 #include <locale>
@@ -85,6 +87,22 @@ std::string header(const http_response& res, std::string_view name) {
     return it == res.end() ? std::string() : std::string(it->value());
 }
 
+/// x-amz-bucket-region when it looks like a region name ("eu-west-3"): it goes into the advice
+/// `AWS_REGION=...`, which must be something the operator can paste.
+std::string bucket_region(const http_response& res) {
+    std::string r = header(res, "x-amz-bucket-region");
+    const bool plausible = !r.empty() && r.size() <= 32 && std::all_of(r.begin(), r.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    });
+    return plausible ? r : std::string();
+}
+
+/// The body limit of a ListObjectsV2 page: room for max_keys entries of up to 1 KiB keys (S3's
+/// maximum) with their metadata, XML-escaped, plus the page's own elements.
+std::size_t list_body_limit(int max_keys) {
+    return small_body_limit + static_cast<std::size_t>(std::clamp(max_keys, 1, 1000)) * 4096;
+}
+
 }  // namespace
 
 client::client(asio::any_io_executor ex, endpoint ep, std::shared_ptr<credentials_provider> creds, client_options opts)
@@ -150,9 +168,13 @@ http_request client::signed_request(const call& c, const sigv4::credentials& cre
     return req;
 }
 
-asio::awaitable<result<http_response>> client::deliver(http_request& req, const std::string& operation) {
-    auto ex = co_await conn_.send(req, opts_.max_object_size + 64 * 1024);
+asio::awaitable<result<http_response>> client::deliver(http_request& req, const std::string& operation,
+                                                       std::size_t body_limit) {
+    auto ex = co_await conn_.send(req, body_limit);
     if (ex.err) {
+        if (ex.body_limit_hit)
+            ex.err.message = "S3's answer to " + std::string(req.method_string()) + " was larger than " +
+                             describe_size(ex.body_limit_hit) + " (from " + ep_.host + "); the connection was dropped";
         ex.err.operation = operation;
         co_return result<http_response>{{}, std::move(ex.err)};
     }
@@ -163,6 +185,8 @@ asio::awaitable<result<http_response>> client::deliver(http_request& req, const 
     if (status >= 300) {
         auto err = parse_error_response(status, ex.response.body());
         err.operation = operation;
+        err.bucket = ep_.bucket;
+        if (err.code == errc::wrong_region) err.bucket_region = bucket_region(ex.response);
         // The retry in execute() is signed with the offset just learned.
         if (err.code == errc::clock_skew && clock_offset_ == offset_before)
             logging::warn("S3 refused the request time (RequestTimeTooSkewed) but its Date header ",
@@ -178,7 +202,7 @@ asio::awaitable<result<http_response>> client::execute_once(const call& c) {
     auto creds = co_await creds_->current();
     if (!creds) co_return result<http_response>{{}, std::move(creds.err)};
     auto req = signed_request(c, creds.value);
-    co_return co_await deliver(req, c.operation);
+    co_return co_await deliver(req, c.operation, c.body_limit);
 }
 
 asio::awaitable<result<http_response>> client::execute(call c) {
@@ -232,7 +256,7 @@ asio::awaitable<result<put_result>> client::put_object(std::string key, std::str
     if (ready) {
         logging::debug("http: PUT ", key, " was signed ahead (prepare_put)");
         const std::string operation = "PUT " + key;
-        auto send = deliver(ready->request, operation);
+        auto send = deliver(ready->request, operation, small_body_limit);
         r = co_await std::move(send);
     }
     // Not prepared, or signed with a clock S3 refused: sign now.
@@ -257,7 +281,8 @@ asio::awaitable<result<put_result>> client::put_object(std::string key, std::str
     } else if (out.value.etag.empty()) {
         problem = "S3 answered 200 without an ETag";
     } else if (!kms && out.value.etag.size() == 32 && out.value.etag != crypto::hex(md5)) {
-        problem = "S3's ETag " + out.value.etag + " is not the MD5 of the body sent";
+        problem = "S3's ETag " + logging::printable(out.value.etag, outside_text_cap) +
+                  " is not the MD5 of the body sent";
     }
     if (!problem.empty()) out.err = error{errc::integrity_mismatch, 200, {}, problem, {}, "PUT " + key};
     co_return out;
@@ -265,6 +290,7 @@ asio::awaitable<result<put_result>> client::put_object(std::string key, std::str
 
 asio::awaitable<result<std::string>> client::get_object(std::string key) {
     call c{http::verb::get, ep_.object_path(key), {}, {}, {}, "GET " + key};
+    c.body_limit = opts_.max_object_size;  // the one answer that carries an object
     auto r = co_await execute(std::move(c));
     result<std::string> out;
     if (r.err)
@@ -287,9 +313,10 @@ asio::awaitable<result<object_info>> client::head_object(std::string key) {
     out.value.key = key;
     const auto length = header(r.value, "Content-Length");
     out.value.size = length.empty() ? 0 : std::stoull(length);
-    out.value.etag = unquote(header(r.value, "ETag"));
-    out.value.last_modified = header(r.value, "Last-Modified");
-    out.value.checksum_sha256 = header(r.value, "x-amz-checksum-sha256");
+    // Header values may reach the user (restore's and verify's messages): kept short and printable.
+    out.value.etag = logging::printable(unquote(header(r.value, "ETag")), outside_text_cap);
+    out.value.last_modified = logging::printable(header(r.value, "Last-Modified"), outside_text_cap);
+    out.value.checksum_sha256 = logging::printable(header(r.value, "x-amz-checksum-sha256"), outside_text_cap);
     co_return out;
 }
 
@@ -300,6 +327,7 @@ asio::awaitable<result<list_page>> client::list_objects_page(std::string prefix,
     query += "list-type=2&max-keys=" + std::to_string(max_keys);
     if (!prefix.empty()) query += "&prefix=" + sigv4::uri_encode(prefix, true);
     call c{http::verb::get, ep_.bucket_path(), std::move(query), {}, {}, "LIST " + prefix};
+    c.body_limit = list_body_limit(max_keys);
     auto r = co_await execute(std::move(c));
     result<list_page> out;
     if (r.err) {

@@ -63,7 +63,7 @@ struct list_page {
 struct client_options {
     timeouts io;
     std::string ca_bundle;
-    std::size_t max_object_size = 256u * 1024 * 1024;  // body limit when reading
+    std::size_t max_object_size = 256u * 1024 * 1024;  // body limit of a GET object; other answers: small_body_limit
 };
 
 /// Hands out the credentials for each request (static keys now; refreshed ones later).
@@ -159,6 +159,7 @@ private:
         std::vector<std::pair<std::string, std::string>> headers;
         std::string operation;  // for error messages
         std::string payload_hash = {};  // hex SHA-256 of body when the caller has it already
+        std::size_t body_limit = small_body_limit;  // the most of the answer's body read
     };
     /// A PUT signed ahead by prepare_put(), and what put_object() needs to match and check it.
     /// (As result: the Beast message's implicit move cannot throw, which clang-tidy cannot tell.)
@@ -179,8 +180,10 @@ private:
     /// Updates clock_offset_ from an answer's Date header; warns when the offset is first learned or
     /// moves by more than a minute.
     void learn_clock_from(const http_response& res);
-    /// Sends a signed request; a status >= 300 becomes the error S3 named. Every answer teaches the clock.
-    boost::asio::awaitable<result<http_response>> deliver(http_request& req, const std::string& operation);
+    /// Sends a signed request, reading at most `body_limit` bytes of the answer's body; a status >= 300
+    /// becomes the error S3 named. Every answer teaches the clock.
+    boost::asio::awaitable<result<http_response>> deliver(http_request& req, const std::string& operation,
+                                                          std::size_t body_limit);
     boost::asio::awaitable<result<http_response>> execute(call c);
     boost::asio::awaitable<result<http_response>> execute_once(const call& c);
 

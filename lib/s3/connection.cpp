@@ -5,7 +5,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
@@ -19,9 +18,11 @@
 
 #include <netdb.h>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -51,6 +52,41 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const std::string& ca_bundl
         throw std::runtime_error("cannot load CA bundle " + (ca_bundle.empty() ? std::string("(system store)") : ca_bundle) +
                                  ": " + ec.message() + " (AWS_CA_BUNDLE / --ca-bundle)");
     return ctx;
+}
+
+std::string describe_size(std::size_t bytes) {
+    constexpr std::size_t kib = 1024, mib = 1024 * 1024;
+    if (bytes >= mib && bytes % mib == 0) return std::to_string(bytes / mib) + " MiB";
+    if (bytes >= kib && bytes % kib == 0) return std::to_string(bytes / kib) + " KiB";
+    return std::to_string(bytes) + " bytes";
+}
+
+std::string describe_verify_failure(long verify_result, std::string_view host) {
+    std::string out;
+    switch (verify_result) {
+    case X509_V_OK: return out;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        out = "the server's certificate has expired (renew it on the server, or check the local clock)";
+        break;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        out = "the server's certificate is not valid yet (check the local clock)";
+        break;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        out = "the server's certificate is not valid for " + std::string(host) +
+              " (wrong host name: check the endpoint URL and S3_ADDRESSING_STYLE)";
+        break;
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        out = "the server's certificate is signed by an unknown CA (name the CA that signed it with AWS_CA_BUNDLE / "
+              "--ca-bundle)";
+        break;
+    default: out = "the server's certificate was refused"; break;
+    }
+    return out + " [OpenSSL: " + X509_verify_cert_error_string(verify_result) + "]";
 }
 
 namespace detail {
@@ -300,17 +336,29 @@ asio::awaitable<error> connection::connect() {
             close();
             co_return error{errc::tls_failed, 0, {}, "cannot set TLS server name " + host_, {}, {}};
         }
-        secure_->set_verify_callback(asio::ssl::host_name_verification(host_));
+        // OpenSSL's own host check rather than Asio's verify callback: a mismatch is then the
+        // verification result, and the failed handshake can say "wrong host name".
+        SSL* ssl = secure_->native_handle();
+        if ((ip_literal_ ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host_.c_str())
+                         : SSL_set1_host(ssl, host_.c_str())) != 1) {
+            close();
+            co_return error{errc::tls_failed, 0, {}, "cannot set the TLS host name to verify: " + host_, {}, {}};
+        }
         auto [hec] = co_await secure_->async_handshake(asio::ssl::stream_base::client, use_tuple);
         if (cancelled(co_await asio::this_coro::cancellation_state)) {
             close();
             co_return aborted_error("the TLS handshake with " + host_ + ":" + port_);
         }
         if (hec) {
+            // Read before close(), which frees the SSL object.
+            const auto certificate = describe_verify_failure(SSL_get_verify_result(ssl), host_);
             close();
             auto e = transport_error(hec == beast::error::timeout ? errc::timeout : errc::tls_failed,
                                      "TLS handshake with " + host_ + ":" + port_ + " failed", hec);
-            if (e.code == errc::tls_failed) e.message += " (is the certificate valid for this host? AWS_CA_BUNDLE / --ca-bundle)";
+            if (e.code == errc::tls_failed && !certificate.empty())
+                e.message = "TLS handshake with " + host_ + ":" + port_ + " failed: " + certificate;
+            else if (e.code == errc::tls_failed)
+                e.message += " (is the certificate valid for this host? AWS_CA_BUNDLE / --ca-bundle)";
             co_return e;
         }
     }
@@ -340,14 +388,43 @@ asio::awaitable<exchange_result> connection::exchange(http_request& req, std::si
     parser.header_limit(64 * 1024);
     if (req.method() == http::verb::head) parser.skip(true);
     boost::system::error_code rec;
+    // The header first: its status decides how much body to accept.
     if (secure_)
-        std::tie(rec, std::ignore) = co_await http::async_read(*secure_, buffer_, parser, use_tuple);
+        std::tie(rec, std::ignore) = co_await http::async_read_header(*secure_, buffer_, parser, use_tuple);
     else
-        std::tie(rec, std::ignore) = co_await http::async_read(*plain_, buffer_, parser, use_tuple);
+        std::tie(rec, std::ignore) = co_await http::async_read_header(*plain_, buffer_, parser, use_tuple);
+    // A cancellation that came with the header: return before the next co_await, which would throw.
+    if (!rec && cancelled(co_await asio::this_coro::cancellation_state)) rec = asio::error::operation_aborted;
+    std::size_t limit = body_limit;
+    if (!rec && !parser.is_done()) {
+        // An error answer is a short XML document, whatever the request: one that goes on is not
+        // S3's, and must not cost the memory a GET of an object may take.
+        if (parser.get().result_int() >= 300) limit = std::min(limit, small_body_limit);
+        // (A Content-Length over the caller's own limit was refused by the parser already.)
+        if (parser.content_length() && *parser.content_length() > limit) {
+            rec = http::error::body_limit;
+        } else {
+            parser.body_limit(limit);
+            if (secure_)
+                std::tie(rec, std::ignore) = co_await http::async_read(*secure_, buffer_, parser, use_tuple);
+            else
+                std::tie(rec, std::ignore) = co_await http::async_read(*plain_, buffer_, parser, use_tuple);
+        }
+    }
     got_bytes = parser.got_some();
     // An answer that came whole is kept even when the cancellation arrived meanwhile.
     if (rec && cancelled(co_await asio::this_coro::cancellation_state)) {
         out.err = aborted_error("the request to " + host_);
+        co_return out;
+    }
+    if (rec == http::error::body_limit) {
+        // Retryable (protocol_error), and the connection is dropped (send() closes it on any error):
+        // the rest of the body is never read.
+        out.body_limit_hit = limit;
+        out.err = error{errc::protocol_error, parser.get().result_int(), {},
+                        "the answer from " + host_ + " was larger than " + describe_size(limit) +
+                            "; the connection was dropped",
+                        {}, {}};
         co_return out;
     }
     if (rec) {
@@ -368,7 +445,8 @@ asio::awaitable<exchange_result> connection::send(http_request& req, std::size_t
         if (auto e = co_await connect()) co_return exchange_result{std::move(e), {}};
     }
     bool got_bytes = false;
-    logging::debug("http: ", req.method_string(), " ", req.target(), " on ", reused ? "kept-alive" : "new", " connection");
+    // The host, not the target: a heartbeat URL's path is its secret (healthchecks.io's UUID).
+    logging::debug("http: ", req.method_string(), " to ", host_, " on ", reused ? "kept-alive" : "new", " connection");
     auto result = co_await exchange(req, body_limit, got_bytes);
     logging::debug("http: answer ", result.err ? result.err.message : std::to_string(result.response.result_int()));
     // (exchange() and connect() return errc::aborted when cancelled: no second try then.)

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace scb::s3 {
@@ -39,6 +40,18 @@ struct timeouts {
     std::chrono::milliseconds idle{4'000};
 };
 
+/// The most bytes of body read from an answer that is not an object's content: every error answer
+/// (S3's XML <Error> is a few hundred bytes), a PUT's or a HEAD's answer, a credentials document.
+inline constexpr std::size_t small_body_limit = 64 * 1024;
+
+/// "64 KiB", "256 MiB", "1000 bytes": a byte limit as a person reads it.
+std::string describe_size(std::size_t bytes);
+
+/// A failed TLS handshake's certificate verification result (SSL_get_verify_result) in words an
+/// operator can act on: an expired certificate, one for another host name, one from an unknown CA,
+/// each with OpenSSL's X509_verify_cert_error_string; empty for X509_V_OK (no certificate problem).
+std::string describe_verify_failure(long verify_result, std::string_view host);
+
 /// A TLS client context: system trust store (or `ca_bundle`), peer verification on, TLS 1.2 minimum.
 /// Throws std::runtime_error naming the file when the bundle cannot be loaded.
 std::shared_ptr<boost::asio::ssl::context> make_tls_context(const std::string& ca_bundle);
@@ -47,6 +60,7 @@ std::shared_ptr<boost::asio::ssl::context> make_tls_context(const std::string& c
 struct exchange_result {  // NOLINT(bugprone-exception-escape)
     error err;
     http_response response;
+    std::size_t body_limit_hit = 0;  // the limit an answer's body went over (err is protocol_error), else 0
 };
 
 class connection {
@@ -55,8 +69,9 @@ public:
     connection(boost::asio::any_io_executor ex, std::string host, std::string port,
                std::shared_ptr<boost::asio::ssl::context> tls, timeouts t);
 
-    /// Sends one request and reads the response (up to `body_limit` bytes of body), connecting
-    /// first when needed. If a reused connection turns out closed before any byte of the answer
+    /// Sends one request and reads the response, connecting first when needed. A body longer than
+    /// `body_limit` (for an answer with status >= 300: than min(body_limit, small_body_limit)) ends
+    /// the reading at once with errc::protocol_error and drops the connection. If a reused connection turns out closed before any byte of the answer
     /// came back, it reconnects and sends once more (S3 requests here are idempotent).
     /// A cancellation of the calling coroutine (terminal, e.g. through co_spawn with
     /// bind_cancellation_slot) ends it at once with errc::aborted: no reconnect, no exception.

@@ -1,5 +1,7 @@
 #include "s3/error.hpp"
 
+#include "logging/escape.hpp"
+
 #include <boost/property_tree/ptree.hpp>
 #include <boost/property_tree/xml_parser.hpp>
 
@@ -24,8 +26,10 @@ std::string_view name(errc code) noexcept {
     case errc::clock_skew: return "RequestTimeTooSkewed";
     case errc::bad_digest: return "BadDigest";
     case errc::throttled: return "SlowDown";
+    case errc::temporary_redirect: return "TemporaryRedirect";
     case errc::server_error: return "server_error";
     case errc::client_error: return "client_error";
+    case errc::wrong_region: return "PermanentRedirect";
     case errc::integrity_mismatch: return "integrity_mismatch";
     case errc::no_credentials: return "no_credentials";
     case errc::aborted: return "aborted";
@@ -43,6 +47,8 @@ bool is_retryable(errc code) noexcept {
     case errc::protocol_error:
     case errc::throttled:
     case errc::server_error:
+    // A 307 is temporary by AWS's definition: a new bucket's DNS name is still spreading.
+    case errc::temporary_redirect:
     // A body damaged on the way, or a clock we corrected: sending again fixes it.
     case errc::bad_digest:
     case errc::clock_skew:
@@ -60,6 +66,8 @@ errc classify(unsigned status, std::string_view code) noexcept {
     if (code == "NoSuchBucket") return errc::no_such_bucket;
     if (code == "NoSuchKey") return errc::no_such_key;
     if (code == "RequestTimeTooSkewed") return errc::clock_skew;
+    if (code == "PermanentRedirect" || status == 301) return errc::wrong_region;
+    if (code == "TemporaryRedirect" || status == 307) return errc::temporary_redirect;
     if (code == "BadDigest" || code == "XAmzContentSHA256Mismatch" || code == "InvalidDigest")
         return errc::bad_digest;
     if (code == "SlowDown" || code == "Throttling" || code == "RequestLimitExceeded" || status == 429 ||
@@ -83,10 +91,12 @@ error parse_error_response(unsigned status, std::string_view body) {
             pt::ptree tree;
             std::istringstream in{std::string(body)};
             pt::read_xml(in, tree, pt::xml_parser::trim_whitespace);
+            // Outside text on its way to log lines, /healthz and systemd's STATUS=: kept short
+            // and printable here, where it enters, whatever S3 (or a proxy) put in it.
             if (auto err = tree.get_child_optional("Error")) {
-                e.s3_code = err->get<std::string>("Code", "");
-                e.message = err->get<std::string>("Message", "");
-                e.request_id = err->get<std::string>("RequestId", "");
+                e.s3_code = logging::printable(err->get<std::string>("Code", ""), outside_text_cap);
+                e.message = logging::printable(err->get<std::string>("Message", ""), outside_text_cap);
+                e.request_id = logging::printable(err->get<std::string>("RequestId", ""), outside_text_cap);
             }
         } catch (const std::exception&) {
             // Not S3's XML (a proxy page, a truncated body): the status still says enough.
@@ -112,7 +122,16 @@ std::string error::describe() const {
     switch (code) {
     case errc::signature_mismatch: out += " - check AWS_SECRET_ACCESS_KEY and the region"; break;
     case errc::invalid_access_key: out += " - check AWS_ACCESS_KEY_ID"; break;
-    case errc::no_such_bucket: out += " - check S3_BUCKET_NAME and the endpoint/region"; break;
+    case errc::no_such_bucket:
+        out += bucket.empty() ? std::string(" - check S3_BUCKET_NAME and the endpoint/region")
+                              : " - there is no bucket \"" + bucket +
+                                    "\" at this endpoint: check S3_BUCKET_NAME and the endpoint/region";
+        break;
+    case errc::wrong_region:
+        out += bucket_region.empty()
+                   ? " - the bucket is in another region: set AWS_REGION to the bucket's region"
+                   : " - the bucket is in region " + bucket_region + ": set AWS_REGION=" + bucket_region;
+        break;
     case errc::access_denied: out += " - the credentials lack permission (s3:PutObject on the prefix)"; break;
     default: break;
     }

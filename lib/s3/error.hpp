@@ -1,5 +1,6 @@
 #pragma once
 // What went wrong talking to S3, in one typed value: the transport failure or S3's own <Error>.
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -23,8 +24,12 @@ enum class errc {
     clock_skew,
     bad_digest,
     throttled,
+    // 307: the bucket is reachable at another endpoint for a while (a new bucket's DNS spreading).
+    temporary_redirect,
     server_error,
     client_error,
+    // 301: the bucket lives in another region than the one requests are signed for and sent to.
+    wrong_region,
     // The answer was 200 but not what we asked for (e.g. a checksum that does not match).
     integrity_mismatch,
     no_credentials,
@@ -40,6 +45,8 @@ struct error {
     std::string message;     // <Message>, or the transport's reason
     std::string request_id;  // <RequestId>
     std::string operation;   // "PUT channel-…backup", filled by the client
+    std::string bucket = {};         // the bucket asked for (NoSuchBucket names it), filled by the client
+    std::string bucket_region = {};  // x-amz-bucket-region of a 301, when S3 gave a plausible one
 
     explicit operator bool() const noexcept { return code != errc::ok; }
     [[nodiscard]] std::string describe() const;
@@ -55,8 +62,14 @@ std::string_view name(errc code) noexcept;
 /// Maps an HTTP status and S3's <Code> to our error class.
 errc classify(unsigned http_status, std::string_view s3_code) noexcept;
 
+/// The most bytes of outside text (S3's <Code>, <Message>, <RequestId>, header values, listed keys)
+/// kept for a log line, the health endpoint or `list`; longer text is cut (logging::printable).
+inline constexpr std::size_t outside_text_cap = 512;
+
 /// Parses S3's `<Error><Code/><Message/><RequestId/></Error>` body. A body that is not such XML
 /// (a proxy's HTML page, nothing at all) still gives an error, classified by the status alone.
+/// What the body says is kept printable: control characters escaped, each field cut to
+/// outside_text_cap bytes.
 error parse_error_response(unsigned http_status, std::string_view body);
 
 }  // namespace scb::s3

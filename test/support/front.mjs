@@ -5,12 +5,12 @@ import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { verifyRequest } from './verify-sigv4.mjs';
-import { sendError, MESSAGES } from './s3-errors.mjs';
+import { sendError, errorXml, MESSAGES } from './s3-errors.mjs';
 
 const MAX_RECORDS = 1000;
 const FAULT_KINDS = new Set([
   'status500', 'slowdown', 'reset', 'stall', 'skew', 'baddigest', 'garbage', 'badetag', 'noetag', 'endlessheader',
-  'slow',
+  'slow', 'endlessbody', 'bigerror', 'redirect301', 'redirect307',
 ]);
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect',
@@ -103,6 +103,7 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
       headers: { ...req.headers },
       status: null,
       bytes: 0,
+      sent: 0,
       fault: null,
       error: null,
     };
@@ -171,6 +172,56 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
           }, 5);
           sock.on('close', () => { clearInterval(timer); stalled.delete(sock); });
           return done(null);
+        }
+        case 'endlessbody': {
+          // A 200 whose chunked body never ends: written as fast as the client reads, until it
+          // closes. `sent` counts the body bytes handed to the socket.
+          stalled.add(req.socket);
+          res.writeHead(200, { 'Content-Type': 'application/xml', 'x-amz-request-id': 'FAULT', Server: 'scb-test-front' });
+          const chunk = Buffer.alloc(64 * 1024, 'x');
+          const pump = () => {
+            while (!res.destroyed && res.writable) {
+              rec.sent += chunk.length;
+              if (!res.write(chunk)) return;
+            }
+          };
+          res.on('drain', pump);
+          req.socket.on('close', () => stalled.delete(req.socket));
+          pump();
+          return done(200);
+        }
+        case 'bigerror': {
+          // An error whose <Message> is `bytes` long (default 60000: under a 64 KiB cap) and full of
+          // terminal escape sequences, raw in the XML as a careless server would send them.
+          const unit = '\x1b[31mred\x1b[0m \x1b]0;title\x07 line\nbreak ';
+          const message = unit.repeat(Math.ceil(armed.bytes / unit.length)).slice(0, armed.bytes);
+          const body = Buffer.from('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
+            + `<Message>${message}</Message><RequestId>BIGERROR</RequestId></Error>`);
+          res.writeHead(armed.status, { 'Content-Type': 'application/xml', 'Content-Length': body.length, Server: 'scb-test-front' });
+          res.end(body);
+          rec.sent = body.length;
+          return done(armed.status);
+        }
+        case 'redirect301':
+        case 'redirect307': {
+          // S3's answers for a bucket in another region (301, permanent) and for a bucket whose DNS
+          // is still propagating (307, temporary); both name the bucket's region.
+          const permanent = fault === 'redirect301';
+          const code = permanent ? 'PermanentRedirect' : 'TemporaryRedirect';
+          const message = permanent
+            ? 'The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.'
+            : 'Please re-send this request to the specified temporary endpoint. Continue to use the original request endpoint for future requests.';
+          const endpoint = `scb-test.s3.${armed.region}.amazonaws.com`;
+          const body = Buffer.from(errorXml(code, message, { Endpoint: endpoint, Bucket: 'scb-test' }));
+          const headers = {
+            'Content-Type': 'application/xml', 'Content-Length': body.length, 'x-amz-bucket-region': armed.region,
+            Server: 'scb-test-front',
+          };
+          if (!permanent) headers.Location = `https://${endpoint}${req.url}`;
+          res.writeHead(permanent ? 301 : 307, headers);
+          res.end(body);
+          rec.error = code;
+          return done(permanent ? 301 : 307);
         }
         case 'stall':
           stalled.add(req.socket);
@@ -278,12 +329,16 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
       }
       return n;
     },
-    addFault({ count = 1, kind, match, ms = 1000 }) {
+    addFault({ count = 1, kind, match, ms = 1000, bytes = 60000, status = 500, region = 'eu-west-3' }) {
       if (!FAULT_KINDS.has(kind)) throw new Error(`unknown fault kind "${kind}" (one of ${[...FAULT_KINDS].join(', ')})`);
       if (!Number.isInteger(count) || count < 1) throw new Error('count must be a positive integer');
       if (match !== undefined && typeof match !== 'string') throw new Error('match must be a string');
       if (!Number.isInteger(ms) || ms < 0) throw new Error('ms must be a non-negative integer');
-      faults.push({ kind, remaining: count, match: match || null, ...(kind === 'slow' ? { ms } : {}) });
+      if (!Number.isInteger(bytes) || bytes < 1 || bytes > 64 << 20) throw new Error('bytes must be an integer in 1..67108864');
+      if (!Number.isInteger(status) || status < 400 || status > 599) throw new Error('status must be an integer in 400..599');
+      if (typeof region !== 'string' || !region) throw new Error('region must be a non-empty string');
+      const extra = { slow: { ms }, bigerror: { bytes, status }, redirect301: { region }, redirect307: { region } };
+      faults.push({ kind, remaining: count, match: match || null, ...(extra[kind] ?? {}) });
     },
     /** Sets the front's clock to real time + offsetMs (SigV4 skew check and Date headers). */
     setClockOffset(offsetMs) {

@@ -358,6 +358,50 @@ describe('s3env front', () => {
     assert.ok(!got.head.includes('\r\n\r\n'));
   });
 
+  test('faults: endlessbody never ends its body; bigerror, redirect301, redirect307 answer as documented', async () => {
+    const path = objectPath('scb-test', 'plain/channel.backup');
+    // endlessbody: a 200 whose chunked body goes on past anything a client would read; `sent` counts it.
+    await control(env, 'DELETE', '/requests');
+    await control(env, 'POST', '/faults', { count: 1, kind: 'endlessbody' });
+    const endless = await new Promise((resolve, reject) => {
+      const s = net.connect(env.http, '127.0.0.1', () => s.write('PUT /scb-test/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n'));
+      let n = 0;
+      let head = '';
+      s.on('data', (d) => {
+        if (head.length < 200) head += d.toString('latin1');
+        n += d.length;
+        if (n > 4 << 20) { s.destroy(); resolve({ head, n }); }
+      });
+      s.on('end', () => reject(new Error(`the endless body ended after ${n} bytes`)));
+      s.on('error', reject);
+    });
+    assert.match(endless.head, /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(endless.head, /transfer-encoding: chunked/i);
+    const rec = (await control(env, 'GET', '/requests')).data.find((r) => r.fault === 'endlessbody');
+    assert.ok(rec.sent >= 4 << 20, `sent ${rec.sent}`);
+
+    // bigerror: `bytes` of <Message> with raw escape sequences, with the chosen status.
+    await control(env, 'POST', '/faults', { count: 1, kind: 'bigerror', bytes: 100000, status: 503 });
+    const big = await s3Request({ ...conn({ agent: false }), path });
+    assert.equal(big.status, 503);
+    const message = xmlValue(big.body.toString(), 'Message');
+    assert.equal(message.length, 100000);
+    assert.ok(message.includes('\x1b[31m'));
+    assert.equal((await control(env, 'POST', '/faults', { count: 1, kind: 'bigerror', status: 200 })).status, 400);
+
+    // redirect301 / redirect307: S3's redirect errors, naming the bucket's region in x-amz-bucket-region.
+    for (const [kind, status, code] of [['redirect301', 301, 'PermanentRedirect'], ['redirect307', 307, 'TemporaryRedirect']]) {
+      await control(env, 'POST', '/faults', { count: 1, kind, region: 'ap-south-2' });
+      const r = await s3Request({ ...conn({ agent: false }), path });
+      assert.equal(r.status, status, kind);
+      assert.equal(r.headers['x-amz-bucket-region'], 'ap-south-2');
+      assert.equal(xmlValue(r.body.toString(), 'Code'), code);
+      assert.equal(xmlValue(r.body.toString(), 'Endpoint'), 'scb-test.s3.ap-south-2.amazonaws.com');
+      assert.equal(r.headers.location !== undefined, status === 307);
+    }
+    assert.equal((await s3Request({ ...conn({ agent: false }), path: objectPath('scb-test') })).status, 200, 'faults used up');
+  });
+
   test('clock: a front clock 1 h ahead refuses a request signed now, accepts one signed at its time', async () => {
     const path = objectPath('scb-test', 'plain/channel.backup');
     assert.equal((await control(env, 'POST', '/clock', { offset_ms: 3600000 })).status, 200);

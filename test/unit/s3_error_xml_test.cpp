@@ -64,3 +64,43 @@ TEST_CASE("ListObjectsV2 XML gives objects and the continuation token", "[unit][
     CHECK_THROWS(parse_list_objects("<Error/>"));
     CHECK_THROWS(parse_list_objects("not xml <"));
 }
+
+namespace {
+bool has_control_byte(const std::string& s) {
+    for (char c : s)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
+    return false;
+}
+}  // namespace
+
+TEST_CASE("S3's error code, message and request id are capped at 512 bytes and escaped", "[unit][s3]") {
+    // 20 MB of message full of terminal escapes: one short printable line, at every retry.
+    std::string message;
+    while (message.size() < 20'000'000) message += "\x1b[31mred\x1b[0m \x1b]0;title\x07 line\nbreak ";
+    const std::string code(2000, 'C');
+    auto e = parse_error_response(500, "<Error><Code>" + code + "\x1b[2J</Code><Message>" + message +
+                                           "</Message><RequestId>\x1b[1m" + std::string(1000, 'R') +
+                                           "</RequestId></Error>");
+    CHECK(e.code == errc::server_error);
+    CHECK(e.message.size() <= 512);
+    CHECK(e.s3_code.size() <= 512);
+    CHECK(e.request_id.size() <= 512);
+    CHECK(e.message.starts_with("\\x1b[31mred\\x1b[0m \\x1b]0;title\\x07 line"));
+    CHECK(e.message.ends_with("..."));
+    CHECK(e.request_id.starts_with("\\x1b[1mRRR"));
+    const auto line = e.describe();
+    CHECK_FALSE(has_control_byte(line));
+    CHECK(line.size() < 2000);
+    // A well-formed answer is unchanged.
+    auto plain = parse_error_response(503, "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>");
+    CHECK(plain.s3_code == "SlowDown");
+    CHECK(plain.message == "Please reduce your request rate.");
+}
+
+TEST_CASE("Redirects: 301 PermanentRedirect needs the operator, 307 TemporaryRedirect is retried", "[unit][s3]") {
+    CHECK_FALSE(is_retryable(classify(301, "PermanentRedirect")));
+    CHECK_FALSE(is_retryable(classify(301, "")));
+    CHECK(is_retryable(classify(307, "TemporaryRedirect")));
+    CHECK(is_retryable(classify(307, "")));
+    CHECK(is_retryable(parse_error_response(307, "").code));
+}
