@@ -9,18 +9,14 @@
 #include <unistd.h>
 
 namespace scb {
-namespace {
-
-const char* kind_of(mode_t mode) {
+const char* file_kind(mode_t mode) noexcept {
     if (S_ISDIR(mode)) return "a folder";
     if (S_ISFIFO(mode)) return "a FIFO";
     if (S_ISCHR(mode)) return "a character device";
     if (S_ISBLK(mode)) return "a block device";
     if (S_ISSOCK(mode)) return "a socket";
-    return "something else";
+    return "not a regular file";
 }
-
-}  // namespace
 
 small_file read_small_file(const std::string& path, std::size_t cap) {
     small_file out;
@@ -35,7 +31,7 @@ small_file read_small_file(const std::string& path, std::size_t cap) {
         return out;
     }
     if (!S_ISREG(st.st_mode)) {
-        out.problem = std::string("is ") + kind_of(st.st_mode) + ", not a regular file";
+        out.problem = std::string("is ") + file_kind(st.st_mode) + ", not a regular file";
         return out;
     }
     const std::string too_big = "is larger than " + std::to_string(cap / 1024) + " KiB";

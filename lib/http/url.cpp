@@ -66,6 +66,12 @@ url_result parse_url(std::string_view text) {
         r.port = static_cast<std::uint16_t>(value);
     }
     r.path = std::string(u.encoded_path());
+    // After the authority only "/..." may follow; Boost.URL 1.81 takes "user:pw@h1@h2/x" as host h1
+    // and path "@h2/x" (found by fuzzing): a second '@' means an unencoded '@' in the password.
+    if (!r.path.empty() && r.path[0] != '/') {
+        out.problem = "is not a valid URL (an unencoded '@' in the user:password? write it as %40)";
+        return out;
+    }
     r.target = r.path.empty() ? "/" : r.path;
     r.has_query = u.has_query();
     if (r.has_query) r.target += "?" + std::string(u.encoded_query());

@@ -1,6 +1,7 @@
 #include "snapshot/file_snapshot.hpp"
 
 #include "common/fd_guard.hpp"
+#include "common/small_file.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -24,15 +25,6 @@ result fail(problem what, std::string reason) {
     r.what = what;
     r.reason = std::move(reason);
     return r;
-}
-
-const char* kind_of(mode_t mode) {
-    if (S_ISDIR(mode)) return "a directory";
-    if (S_ISFIFO(mode)) return "a FIFO";
-    if (S_ISSOCK(mode)) return "a socket";
-    if (S_ISCHR(mode)) return "a character device";
-    if (S_ISBLK(mode)) return "a block device";
-    return "not a regular file";
 }
 
 std::string unreadable(const std::filesystem::path& file, int err) {
@@ -65,7 +57,7 @@ result take(const std::filesystem::path& file, std::uintmax_t min_size, std::uin
     struct stat before {};
     if (::fstat(fd.get(), &before) != 0) return fail(problem::unreadable, unreadable(file, errno));
     if (!S_ISREG(before.st_mode))
-        return fail(problem::not_regular, file.string() + " is " + kind_of(before.st_mode) +
+        return fail(problem::not_regular, file.string() + " is " + file_kind(before.st_mode) +
                                               ", not a file: lnd writes a regular file here; check MONITOR_FILE_PATH");
     auto size = static_cast<std::uintmax_t>(before.st_size);
     if (size < min_size)

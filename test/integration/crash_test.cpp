@@ -250,7 +250,7 @@ TEST_CASE("channel.backup replaced by a folder, a symlink, an empty file, a 100 
 
     SECTION("a folder") {
         replace_with(f, [](const fs::path& p) { fs::create_directory(p); });
-        CHECK(d->wait_for_stderr("is a directory, not a file", 10s));
+        CHECK(d->wait_for_stderr("is a folder, not a file", 10s));
     }
     SECTION("a symlink to a valid file: uploaded") {
         const auto target = f.dir.path() + "/elsewhere.backup";

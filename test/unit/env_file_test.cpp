@@ -182,7 +182,7 @@ TEST_CASE("env file: only a small regular file is read", "[unit][config][env_fil
     CHECK(read_env_file(good.string()).vars.at("A") == "1");
 }
 
-TEST_CASE("--env-file refuses a folder in one line naming --env-file", "[unit][config][env_file]") {
+TEST_CASE("The env file: a folder is refused in one line naming --env-file", "[unit][config][env_file]") {
     scb::unit::temp_dir dir;
     const std::string path = dir.path.string();
     std::vector<const char*> argv{"scb-backup", "--bucket", "b-1", "--env-file", path.c_str()};

@@ -85,7 +85,7 @@ TEST_CASE("take() refuses a directory", "[unit][snapshot]") {
     fs::create_directory(dir.path / "channel.backup");
     auto r = take(dir.path / "channel.backup", min_backup_size, 1 << 20);
     CHECK(r.what == problem::not_regular);
-    CHECK(r.reason.find("is a directory, not a file") != std::string::npos);
+    CHECK(r.reason.find("is a folder, not a file") != std::string::npos);
     CHECK(r.reason.find("MONITOR_FILE_PATH") != std::string::npos);
 }
 

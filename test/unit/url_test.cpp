@@ -66,6 +66,9 @@ TEST_CASE("parse_url refuses what no connection can use, in one line", "[unit][u
     CHECK(parse_url("http://h:99999999999999999999999/").problem == "has port 999999999999..., outside 1-65535");
     CHECK(parse_url("http://[v1.x]/").problem == "has a host that is neither a name nor an IP address");
     CHECK(parse_url("http://a b/").problem == "is not an absolute URL like https://host:port/path");
+    // Found by url_fuzz: Boost.URL took host "minter2" and path "@minio.lan:9000/b1".
+    CHECK(parse_url("https://user:hunter2@minter2@minio.lan:9000/b1").problem ==
+          "is not a valid URL (an unencoded '@' in the user:password? write it as %40)");
 }
 
 TEST_CASE("redacted hides user:password, also in text that does not parse", "[unit][url]") {
