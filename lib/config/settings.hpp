@@ -32,7 +32,7 @@ struct settings {
     s3::endpoint_config endpoint;     // region, endpoint URL, addressing style
     std::string ca_bundle;            // AWS_CA_BUNDLE / --ca-bundle
     s3::credentials_options credentials;
-    s3::timeouts io;
+    http::timeouts io;
     s3::object_options object;        // checksum, SSE, storage class, Object Lock
     std::string latest_key;           // SCB_LATEST_KEY / --latest-key: also PUT each version at PREFIX + this
     std::string heartbeat_url;        // SCB_HEARTBEAT_URL / --heartbeat-url

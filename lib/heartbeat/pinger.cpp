@@ -23,13 +23,13 @@ pinger::pinger(boost::asio::any_io_executor ex, const std::string& url, const st
 pinger::pinger(boost::asio::any_io_executor ex, const http::url& u, const std::string& ca_bundle)
     : host_header_(u.host_header()),
       target_(u.target),
-      conn_(std::move(ex), u.host, u.port_text(), u.tls ? s3::make_tls_context(ca_bundle) : nullptr,
-            s3::timeouts{std::chrono::seconds(10), std::chrono::seconds(10), std::chrono::seconds(4)}) {}
+      conn_(std::move(ex), u.host, u.port_text(), u.tls ? http::make_tls_context(ca_bundle) : nullptr,
+            http::timeouts{std::chrono::seconds(10), std::chrono::seconds(10), std::chrono::seconds(4)}) {}
 
 boost::asio::awaitable<bool> pinger::ping() {
-    s3::http_request req{s3::http::verb::get, target_, 11};
-    req.set(s3::http::field::host, host_header_);
-    req.set(s3::http::field::user_agent, "scb-backup/" SCB_VERSION);
+    http::request req{http::verb::get, target_, 11};
+    req.set(http::field::host, host_header_);
+    req.set(http::field::user_agent, "scb-backup/" SCB_VERSION);
     auto r = co_await conn_.send(req, 64 * 1024);
     // Only the host in these lines: the path and query are the check's secret.
     if (r.err) {

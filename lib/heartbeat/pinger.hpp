@@ -1,7 +1,7 @@
 #pragma once
 // Dead man's switch: a GET to a healthchecks.io-style URL, so the operator hears when backups stop.
 #include "http/url.hpp"
-#include "s3/connection.hpp"
+#include "http/connection.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -23,7 +23,7 @@ public:
 private:
     pinger(boost::asio::any_io_executor ex, const http::url& u, const std::string& ca_bundle);
     std::string host_header_, target_;
-    s3::connection conn_;
+    http::connection conn_;
 };
 
 }  // namespace scb::heartbeat

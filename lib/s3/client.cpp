@@ -82,14 +82,14 @@ std::string unquote(std::string_view etag) {
     return std::string(etag);
 }
 
-std::string header(const http_response& res, std::string_view name) {
+std::string header(const http::response& res, std::string_view name) {
     auto it = res.find(name);
     return it == res.end() ? std::string() : std::string(it->value());
 }
 
 /// x-amz-bucket-region when it looks like a region name ("eu-west-3"): it goes into the advice
 /// `AWS_REGION=...`, which must be something the operator can paste.
-std::string bucket_region(const http_response& res) {
+std::string bucket_region(const http::response& res) {
     std::string r = header(res, "x-amz-bucket-region");
     const bool plausible = !r.empty() && r.size() <= 32 && std::all_of(r.begin(), r.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
@@ -100,7 +100,7 @@ std::string bucket_region(const http_response& res) {
 /// The body limit of a ListObjectsV2 page: room for max_keys entries of up to 1 KiB keys (S3's
 /// maximum) with their metadata, XML-escaped, plus the page's own elements.
 std::size_t list_body_limit(int max_keys) {
-    return small_body_limit + static_cast<std::size_t>(std::clamp(max_keys, 1, 1000)) * 4096;
+    return http::small_body_limit + static_cast<std::size_t>(std::clamp(max_keys, 1, 1000)) * 4096;
 }
 
 }  // namespace
@@ -109,9 +109,9 @@ client::client(asio::any_io_executor ex, endpoint ep, std::shared_ptr<credential
     : ep_(std::move(ep)),
       creds_(std::move(creds)),
       opts_(std::move(opts)),
-      conn_(ex, ep_.host, ep_.port, ep_.tls ? make_tls_context(opts_.ca_bundle) : nullptr, opts_.io) {}
+      conn_(ex, ep_.host, ep_.port, ep_.tls ? http::make_tls_context(opts_.ca_bundle) : nullptr, opts_.io) {}
 
-void client::learn_clock_from(const http_response& res) {
+void client::learn_clock_from(const http::response& res) {
     const auto date = parse_http_date(header(res, "Date"));
     if (!date) return;
     clock_known_ = true;
@@ -136,19 +136,25 @@ void client::learn_clock_from(const http_response& res) {
                   " S3's (by its Date header); naming versions and signing with S3's time; fix the local clock (NTP)");
 }
 
+namespace {
+constexpr std::string_view clock_probe_key = ".scb-backup-clock-probe";  // never written
+}  // namespace
+
 asio::awaitable<void> client::learn_clock() {
     if (clock_known_) co_return;
-    const call c{http::verb::head, ep_.bucket_path(), {}, {}, {}, "HEAD bucket (to learn S3's clock)"};
+    // Any answer carries S3's Date, even a 404 or a 403 (the daemon's policy need not allow reading):
+    // HEAD of an object that is not there costs S3 a lookup, where HEAD of a bucket may list it.
+    const call c{http::verb::head, ep_.object_path(clock_probe_key), {}, {}, {}, "HEAD (to learn S3's clock)"};
     auto r = co_await execute_once(c);
     if (!clock_known_)
         logging::debug("S3's clock is not known yet (", r.err ? r.err.describe() : std::string("no Date header"),
                        "): naming with the local clock until an answer corrects it");
 }
 
-http_request client::signed_request(const call& c, const sigv4::credentials& creds) const {
+http::request client::signed_request(const call& c, const sigv4::credentials& creds) const {
     const auto now = this->now();
     sigv4::request sr;
-    sr.method = std::string(http::to_string(c.method));
+    sr.method = std::string(boost::beast::http::to_string(c.method));
     sr.path = c.path;
     sr.query = c.query;
     sr.payload_hash = c.payload_hash.empty() ? crypto::sha256_hex(c.body) : c.payload_hash;
@@ -159,7 +165,7 @@ http_request client::signed_request(const call& c, const sigv4::credentials& cre
     const sigv4::scope scope{sigv4::date_stamp(now), ep_.region, "s3"};
     const std::string authorization = sigv4::sign(sr, creds, scope, sigv4::amz_date(now), sigv4::s3_rules);
 
-    http_request req{c.method, c.query.empty() ? c.path : c.path + "?" + c.query, 11};
+    http::request req{c.method, c.query.empty() ? c.path : c.path + "?" + c.query, 11};
     for (const auto& h : sr.headers) req.set(h.name, h.value);
     req.set(http::field::authorization, authorization);
     req.set(http::field::user_agent, "scb-backup/" SCB_VERSION);
@@ -168,15 +174,16 @@ http_request client::signed_request(const call& c, const sigv4::credentials& cre
     return req;
 }
 
-asio::awaitable<result<http_response>> client::deliver(http_request& req, const std::string& operation,
+asio::awaitable<result<http::response>> client::deliver(http::request& req, const std::string& operation,
                                                        std::size_t body_limit) {
     auto ex = co_await conn_.send(req, body_limit);
     if (ex.err) {
+        auto err = from_transport(std::move(ex.err));
         if (ex.body_limit_hit)
-            ex.err.message = "S3's answer to " + std::string(req.method_string()) + " was larger than " +
-                             describe_size(ex.body_limit_hit) + " (from " + ep_.host + "); the connection was dropped";
-        ex.err.operation = operation;
-        co_return result<http_response>{{}, std::move(ex.err)};
+            err.message = "S3's answer to " + std::string(req.method_string()) + " was larger than " +
+                          http::describe_size(ex.body_limit_hit) + " (from " + ep_.host + "); the connection was dropped";
+        err.operation = operation;
+        co_return result<http::response>{{}, std::move(err)};
     }
     // Every answer, error or not, tells S3's time: names and signatures follow it.
     const auto offset_before = clock_offset_;
@@ -193,19 +200,19 @@ asio::awaitable<result<http_response>> client::deliver(http_request& req, const 
                           parse_http_date(header(ex.response, "Date")) ? "agrees with the clock in use"
                                                                        : "is missing or unreadable",
                           ": check the local clock (NTP)");
-        co_return result<http_response>{std::move(ex.response), std::move(err)};
+        co_return result<http::response>{std::move(ex.response), std::move(err)};
     }
-    co_return result<http_response>{std::move(ex.response), {}};
+    co_return result<http::response>{std::move(ex.response), {}};
 }
 
-asio::awaitable<result<http_response>> client::execute_once(const call& c) {
+asio::awaitable<result<http::response>> client::execute_once(const call& c) {
     auto creds = co_await creds_->current();
-    if (!creds) co_return result<http_response>{{}, std::move(creds.err)};
+    if (!creds) co_return result<http::response>{{}, std::move(creds.err)};
     auto req = signed_request(c, creds.value);
     co_return co_await deliver(req, c.operation, c.body_limit);
 }
 
-asio::awaitable<result<http_response>> client::execute(call c) {
+asio::awaitable<result<http::response>> client::execute(call c) {
     auto r = co_await execute_once(c);
     // A skewed clock is fixed by the offset we just learned: try once more at once.
     if (r.err.code == errc::clock_skew) r = co_await execute_once(c);
@@ -252,11 +259,11 @@ asio::awaitable<result<put_result>> client::put_object(std::string key, std::str
         ready.reset();
     const auto md5 = ready ? ready->md5 : crypto::md5(body);
     // (Each call is built before its co_await: g++ 12 destroys temporaries inside one twice.)
-    result<http_response> r;
+    result<http::response> r;
     if (ready) {
         logging::debug("http: PUT ", key, " was signed ahead (prepare_put)");
         const std::string operation = "PUT " + key;
-        auto send = deliver(ready->request, operation, small_body_limit);
+        auto send = deliver(ready->request, operation, http::small_body_limit);
         r = co_await std::move(send);
     }
     // Not prepared, or signed with a clock S3 refused: sign now.

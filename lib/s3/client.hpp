@@ -2,7 +2,7 @@
 // An S3 client on the caller's io_context: PUT, GET, HEAD and ListObjectsV2 over one kept-alive
 // connection, every request signed with SigV4.
 #include "crypto/hash.hpp"
-#include "s3/connection.hpp"
+#include "http/connection.hpp"
 #include "s3/endpoint.hpp"
 #include "s3/error.hpp"
 #include "sigv4/signer.hpp"
@@ -61,9 +61,9 @@ struct list_page {
 };
 
 struct client_options {
-    timeouts io;
+    http::timeouts io;
     std::string ca_bundle;
-    std::size_t max_object_size = 256u * 1024 * 1024;  // body limit of a GET object; other answers: small_body_limit
+    std::size_t max_object_size = 256u * 1024 * 1024;  // body limit of a GET object; other answers: http::small_body_limit
 };
 
 /// Hands out the credentials for each request (static keys now; refreshed ones later).
@@ -159,7 +159,7 @@ private:
         std::vector<std::pair<std::string, std::string>> headers;
         std::string operation;  // for error messages
         std::string payload_hash = {};  // hex SHA-256 of body when the caller has it already
-        std::size_t body_limit = small_body_limit;  // the most of the answer's body read
+        std::size_t body_limit = http::small_body_limit;  // the most of the answer's body read
     };
     /// A PUT signed ahead by prepare_put(), and what put_object() needs to match and check it.
     /// (As result: the Beast message's implicit move cannot throw, which clang-tidy cannot tell.)
@@ -169,28 +169,28 @@ private:
         std::size_t body_size = 0;
         crypto::sha256_digest sha{};
         crypto::md5_digest md5{};
-        http_request request;
+        http::request request;
         std::chrono::steady_clock::time_point made;
         std::chrono::seconds clock_offset{0};
     };
     [[nodiscard]] call put_call(const std::string& key, std::string_view body, const put_options& opts,
                                 const crypto::sha256_digest& sha, const crypto::md5_digest& md5) const;
     /// Signs `c` with `creds` as of now (corrected by the learned clock offset).
-    [[nodiscard]] http_request signed_request(const call& c, const sigv4::credentials& creds) const;
+    [[nodiscard]] http::request signed_request(const call& c, const sigv4::credentials& creds) const;
     /// Updates clock_offset_ from an answer's Date header; warns when the offset is first learned or
     /// moves by more than a minute.
-    void learn_clock_from(const http_response& res);
+    void learn_clock_from(const http::response& res);
     /// Sends a signed request, reading at most `body_limit` bytes of the answer's body; a status >= 300
     /// becomes the error S3 named. Every answer teaches the clock.
-    boost::asio::awaitable<result<http_response>> deliver(http_request& req, const std::string& operation,
+    boost::asio::awaitable<result<http::response>> deliver(http::request& req, const std::string& operation,
                                                           std::size_t body_limit);
-    boost::asio::awaitable<result<http_response>> execute(call c);
-    boost::asio::awaitable<result<http_response>> execute_once(const call& c);
+    boost::asio::awaitable<result<http::response>> execute(call c);
+    boost::asio::awaitable<result<http::response>> execute_once(const call& c);
 
     endpoint ep_;
     std::shared_ptr<credentials_provider> creds_;
     client_options opts_;
-    connection conn_;
+    http::connection conn_;
     std::chrono::seconds clock_offset_{0};
     bool clock_known_ = false;
     std::optional<std::chrono::seconds> warned_offset_;  // the offset the last clock warning gave

@@ -31,8 +31,8 @@ constexpr std::chrono::seconds in_flight_margin{15};
 
 /// Parses an http(s) URL; `what` names the variable in the error, which shows the URL redacted.
 metadata_url metadata_url_from(const std::string& text, const std::string& what) {
-    auto parsed = scb::http::parse_url(text);
-    if (!parsed) throw credentials_error(what + " '" + scb::http::redacted(text) + "' " + parsed.problem);
+    auto parsed = http::parse_url(text);
+    if (!parsed) throw credentials_error(what + " '" + http::redacted(text) + "' " + parsed.problem);
     const auto& u = parsed.value;
     if (u.has_userinfo) throw credentials_error(what + " must not hold a user name or password");
     metadata_url out;
@@ -132,8 +132,8 @@ bool is_role_name(const std::string& role) {
     });
 }
 
-http_request metadata_request(http::verb method, const metadata_url& where, const std::string& target) {
-    http_request req{method, target, 11};
+http::request metadata_request(http::verb method, const metadata_url& where, const std::string& target) {
+    http::request req{method, target, 11};
     req.set(http::field::host, where.host_header);
     req.set(http::field::user_agent, "scb-backup/" SCB_VERSION);
     req.set(http::field::accept, "application/json, text/plain");
@@ -141,13 +141,21 @@ http_request metadata_request(http::verb method, const metadata_url& where, cons
     return req;
 }
 
+/// A transport failure of a credentials request, in S3's terms, named after its source.
+error transport_failure(http::transport_error t, const std::string& source, const std::string& step = {}) {
+    auto e = from_transport(std::move(t));
+    if (!step.empty()) e.message = step + ": " + e.message;
+    e.operation = "credentials from " + source;
+    return e;
+}
+
 /// One request with one retry on a transport failure or a 5xx: short, so a host without a
 /// metadata service loses little time.
-asio::awaitable<exchange_result> send_with_retry(connection& conn, http_request& req, int attempts) {
-    exchange_result r;
+asio::awaitable<http::exchange_result> send_with_retry(http::connection& conn, http::request& req, int attempts) {
+    http::exchange_result r;
     for (int i = 0; i < std::max(attempts, 1); ++i) {
         r = co_await conn.send(req, metadata_body_limit);
-        const bool again = r.err ? is_retryable(r.err.code) : r.response.result_int() >= 500;
+        const bool again = r.err ? is_retryable(from_transport(r.err).code) : r.response.result_int() >= 500;
         if (!again) break;
     }
     co_return r;
@@ -228,7 +236,7 @@ std::optional<metadata_url> container_endpoint(const env_lookup& env) {
     if (!full) return std::nullopt;
     auto url = metadata_url_from(*full, "AWS_CONTAINER_CREDENTIALS_FULL_URI");
     if (!url.tls && !allowed_plain_http_host(url.host))
-        throw credentials_error("AWS_CONTAINER_CREDENTIALS_FULL_URI '" + scb::http::redacted(*full) +
+        throw credentials_error("AWS_CONTAINER_CREDENTIALS_FULL_URI '" + http::redacted(*full) +
                                 "' must use https, or http to a loopback address or the ECS/EKS agent "
                                 "(169.254.170.2, 169.254.170.23, [fd00:ec2::23])");
     return url;
@@ -246,7 +254,7 @@ metadata_url imds_endpoint(const env_lookup& env) {
 container_fetcher::container_fetcher(asio::any_io_executor ex, metadata_url where, env_lookup env,
                                      metadata_options opts)
     : ex_(std::move(ex)), where_(std::move(where)), env_(std::move(env)), opts_(std::move(opts)) {
-    if (where_.tls) (void)make_tls_context(opts_.ca_bundle);  // fail at start, not at the first upload
+    if (where_.tls) (void)http::make_tls_context(opts_.ca_bundle);  // fail at start, not at the first upload
 }
 
 std::string container_fetcher::describe() const { return "container credentials endpoint " + where_.origin(); }
@@ -270,16 +278,13 @@ asio::awaitable<result<expiring_credentials>> container_fetcher::fetch() {
         co_return r_t{{}, fetch_error(errc::no_credentials, 0, "the authorization token holds a line break", source)};
 
     std::shared_ptr<asio::ssl::context> tls;
-    if (where_.tls) tls = make_tls_context(opts_.ca_bundle);
-    connection conn(ex_, where_.host, where_.port, tls, opts_.io);
+    if (where_.tls) tls = http::make_tls_context(opts_.ca_bundle);
+    http::connection conn(ex_, where_.host, where_.port, tls, opts_.io);
     auto req = metadata_request(http::verb::get, where_, where_.target);
     if (token && !token->empty()) req.set(http::field::authorization, *token);
     auto ex = co_await send_with_retry(conn, req, opts_.attempts);
     conn.close();
-    if (ex.err) {
-        ex.err.operation = "credentials from " + source;
-        co_return r_t{{}, std::move(ex.err)};
-    }
+    if (ex.err) co_return r_t{{}, transport_failure(std::move(ex.err), source)};
     const unsigned status = ex.response.result_int();
     if (status != 200) {
         const std::string hint = status == 401 || status == 403
@@ -305,8 +310,8 @@ asio::awaitable<result<expiring_credentials>> imds_fetcher::fetch() {
     const auto source = describe();
     using r_t = result<expiring_credentials>;
     std::shared_ptr<asio::ssl::context> tls;
-    if (where_.tls) tls = make_tls_context(opts_.ca_bundle);
-    connection conn(ex_, where_.host, where_.port, tls, opts_.io);
+    if (where_.tls) tls = http::make_tls_context(opts_.ca_bundle);
+    http::connection conn(ex_, where_.host, where_.port, tls, opts_.io);
     const std::string base = "/latest/meta-data/iam/security-credentials/";
 
     // Two rounds: a 401 means our cached session token died (IMDS restarted): get a new one once.
@@ -315,11 +320,7 @@ asio::awaitable<result<expiring_credentials>> imds_fetcher::fetch() {
             auto put = metadata_request(http::verb::put, where_, "/latest/api/token");
             put.set("X-aws-ec2-metadata-token-ttl-seconds", std::to_string(imds_token_ttl_seconds));
             auto ex = co_await send_with_retry(conn, put, opts_.attempts);
-            if (ex.err) {
-                ex.err.operation = "credentials from " + source;
-                ex.err.message = "getting an IMDSv2 token: " + ex.err.message;
-                co_return r_t{{}, std::move(ex.err)};
-            }
+            if (ex.err) co_return r_t{{}, transport_failure(std::move(ex.err), source, "getting an IMDSv2 token")};
             const unsigned status = ex.response.result_int();
             if (status != 200)
                 co_return r_t{{}, status_error(status, "the IMDSv2 token request",
@@ -332,10 +333,7 @@ asio::awaitable<result<expiring_credentials>> imds_fetcher::fetch() {
         auto list = metadata_request(http::verb::get, where_, base);
         list.set("X-aws-ec2-metadata-token", token_.reveal());
         auto ex = co_await send_with_retry(conn, list, opts_.attempts);
-        if (ex.err) {
-            ex.err.operation = "credentials from " + source;
-            co_return r_t{{}, std::move(ex.err)};
-        }
+        if (ex.err) co_return r_t{{}, transport_failure(std::move(ex.err), source)};
         unsigned status = ex.response.result_int();
         if (status == 401 && round == 0) {
             token_ = secret();
@@ -356,10 +354,7 @@ asio::awaitable<result<expiring_credentials>> imds_fetcher::fetch() {
         get.set("X-aws-ec2-metadata-token", token_.reveal());
         ex = co_await send_with_retry(conn, get, opts_.attempts);
         conn.close();
-        if (ex.err) {
-            ex.err.operation = "credentials from " + source;
-            co_return r_t{{}, std::move(ex.err)};
-        }
+        if (ex.err) co_return r_t{{}, transport_failure(std::move(ex.err), source)};
         status = ex.response.result_int();
         if (status == 401 && round == 0) {
             token_ = secret();

@@ -3,7 +3,7 @@
 // EC2 instance metadata (IMDSv2), kept fresh by refreshing_credentials; and the chain that picks a
 // source in the SDKs' order (environment, shared file, container endpoint, instance metadata).
 #include "s3/client.hpp"
-#include "s3/connection.hpp"
+#include "http/connection.hpp"
 #include "s3/credentials.hpp"
 #include "sigv4/signer.hpp"
 
@@ -75,7 +75,7 @@ public:
 };
 
 struct metadata_options {
-    timeouts io{std::chrono::seconds(1), std::chrono::seconds(2), std::chrono::seconds(4)};
+    http::timeouts io{std::chrono::seconds(1), std::chrono::seconds(2), std::chrono::seconds(4)};
     int attempts = 2;  // each request: one attempt and one retry on a transport error or 5xx
     std::string ca_bundle;  // for an https FULL_URI; empty: the system store
 };

@@ -139,4 +139,23 @@ std::string error::describe() const {
     return out;
 }
 
+error from_transport(http::transport_error t) {
+    errc code = errc::ok;
+    switch (t.kind) {
+    case http::failure::none: code = errc::ok; break;
+    case http::failure::resolve_failed: code = errc::resolve_failed; break;
+    case http::failure::connect_failed: code = errc::connect_failed; break;
+    case http::failure::tls_failed: code = errc::tls_failed; break;
+    case http::failure::timeout: code = errc::timeout; break;
+    case http::failure::connection_lost: code = errc::connection_lost; break;
+    case http::failure::protocol_error: code = errc::protocol_error; break;
+    case http::failure::aborted: code = errc::aborted; break;
+    }
+    error e;
+    e.code = code;
+    e.http_status = t.http_status;
+    e.message = std::move(t.message);
+    return e;
+}
+
 }  // namespace scb::s3

@@ -1,5 +1,7 @@
 #pragma once
 // What went wrong talking to S3, in one typed value: the transport failure or S3's own <Error>.
+#include "http/transport_error.hpp"
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -58,6 +60,9 @@ bool is_retryable(errc code) noexcept;
 
 /// A short name for the error class, used in logs and metrics labels ("timeout", "NoSuchBucket").
 std::string_view name(errc code) noexcept;
+
+/// A transport failure (the request may not have reached S3) in S3's terms.
+error from_transport(http::transport_error t);
 
 /// Maps an HTTP status and S3's <Code> to our error class.
 errc classify(unsigned http_status, std::string_view s3_code) noexcept;

@@ -1,8 +1,8 @@
-// The HTTP/1.1 response parser exactly as s3::connection reads answers: Beast's response_parser with
+// The HTTP/1.1 response parser exactly as http::connection reads answers: Beast's response_parser with
 // the same header limit, the caller's body limit until the header is in, then the limit for its
 // status (an error answer: at most small_body_limit), fed the bytes in arbitrary pieces, then end
 // of stream.
-#include "s3/connection.hpp"
+#include "http/connection.hpp"
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
@@ -23,7 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     data += 2;
     size -= 2;
 
-    const std::size_t body_limit = get_object ? 1024 * 1024 : scb::s3::small_body_limit;
+    const std::size_t body_limit = get_object ? 1024 * 1024 : scb::http::small_body_limit;
     http::response_parser<http::string_body> parser;
     parser.body_limit(body_limit);
     parser.header_limit(64 * 1024);
@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             // As connection::exchange does between async_read_header and async_read.
             limited = true;
             std::size_t limit = body_limit;
-            if (parser.get().result_int() >= 300) limit = std::min(limit, scb::s3::small_body_limit);
+            if (parser.get().result_int() >= 300) limit = std::min(limit, scb::http::small_body_limit);
             if (parser.content_length() && *parser.content_length() > limit) break;
             parser.body_limit(limit);
         }

@@ -44,7 +44,7 @@ test::s3_environment& env() {
     return instance;
 }
 
-std::unique_ptr<s3::client> make_client(asio::io_context& ioc, const std::string& url, s3::timeouts io) {
+std::unique_ptr<s3::client> make_client(asio::io_context& ioc, const std::string& url, http::timeouts io) {
     s3::endpoint_config cfg;
     cfg.region = env().region;
     cfg.url = url;
@@ -154,7 +154,7 @@ asio::awaitable<void> cancel_at_first_query(asio::ip::udp::socket& dns, asio::ca
 TEST_CASE("A PUT cancelled while the server stalls it on a reused connection ends as aborted, at once and without reconnecting",
           "[integration][s3][connection]") {
     asio::io_context ioc;
-    auto c = make_client(ioc, env().http_url(), s3::timeouts{std::chrono::seconds(5), std::chrono::seconds(60),
+    auto c = make_client(ioc, env().http_url(), http::timeouts{std::chrono::seconds(5), std::chrono::seconds(60),
                                                              std::chrono::seconds(4)});
     REQUIRE_FALSE(run_coroutine(ioc, c->put_object("abort/first", "one")).err);
     REQUIRE(c->connects() == 1);
@@ -207,7 +207,7 @@ TEST_CASE("A DNS server that never answers costs the connect timeout, not getadd
     const auto skipped = with_private_resolver(dns, dir, [&] {
         asio::io_context ioc;
         auto c = make_client(ioc, "http://s3.slow.test:" + std::to_string(env().http_port),
-                             s3::timeouts{std::chrono::milliseconds(500), std::chrono::seconds(5), std::chrono::seconds(4)});
+                             http::timeouts{std::chrono::milliseconds(500), std::chrono::seconds(5), std::chrono::seconds(4)});
         try {
             // Deadlines well under glibc's 30 s: a wait for getaddrinfo would miss them.
             first = run_coroutine(ioc, c->put_object("dns/x", "x"), std::chrono::seconds(15));
@@ -242,7 +242,7 @@ TEST_CASE("A terminal cancellation cuts a DNS resolution in progress short", "[i
         asio::io_context ioc;
         // A connect timeout far beyond the deadline: only the cancellation can end the call in time.
         auto c = make_client(ioc, "http://s3.slow.test:" + std::to_string(env().http_port),
-                             s3::timeouts{std::chrono::seconds(120), std::chrono::seconds(5), std::chrono::seconds(4)});
+                             http::timeouts{std::chrono::seconds(120), std::chrono::seconds(5), std::chrono::seconds(4)});
         asio::ip::udp::socket query(ioc);
         query.assign(asio::ip::udp::v4(), ::dup(dns.fd()));
         asio::cancellation_signal stop;

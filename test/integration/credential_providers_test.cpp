@@ -36,7 +36,7 @@ using namespace scb;
 using scb::test::run_coroutine;
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
+namespace bhttp = beast::http;
 using namespace std::chrono;
 using s3::wall_clock;
 
@@ -105,8 +105,8 @@ private:
     asio::awaitable<void> session(asio::ip::tcp::socket socket) {
         beast::flat_buffer buffer;
         for (;;) {
-            http::request<http::string_body> req;
-            auto [rec, rn] = co_await http::async_read(socket, buffer, req, use_tuple);
+            bhttp::request<bhttp::string_body> req;
+            auto [rec, rn] = co_await bhttp::async_read(socket, buffer, req, use_tuple);
             if (rec) co_return;
             seen_request seen;
             seen.method = std::string(req.method_string());
@@ -122,12 +122,12 @@ private:
                 seen_.push_back(seen);
                 a = answer_(seen);
             }
-            http::response<http::string_body> res{static_cast<http::status>(a.status), 11};
-            res.set(http::field::content_type, "application/json");
+            bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(a.status), 11};
+            res.set(bhttp::field::content_type, "application/json");
             res.body() = a.body;
             res.keep_alive(req.keep_alive());
             res.prepare_payload();
-            auto [wec, wn] = co_await http::async_write(socket, res, use_tuple);
+            auto [wec, wn] = co_await bhttp::async_write(socket, res, use_tuple);
             if (wec || !req.keep_alive()) co_return;
         }
     }

@@ -1,11 +1,14 @@
 // How the client words what S3 (or the TLS layer) answered: sizes, certificate failures, redirects.
-#include "s3/connection.hpp"
+#include "http/connection.hpp"
 #include "s3/error.hpp"
 
 #include <catch2/catch.hpp>
 #include <openssl/x509_vfy.h>
 
 using namespace scb::s3;
+using scb::http::describe_size;
+using scb::http::describe_verify_failure;
+using scb::http::small_body_limit;
 
 TEST_CASE("Body limits are worded as people read them", "[unit][s3]") {
     CHECK(describe_size(small_body_limit) == "64 KiB");

@@ -1,4 +1,4 @@
-#include "s3/connection.hpp"
+#include "http/connection.hpp"
 
 #include "logging/logger.hpp"
 
@@ -33,7 +33,7 @@
 #include <utility>
 #include <vector>
 
-namespace scb::s3 {
+namespace scb::http {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -194,24 +194,21 @@ std::optional<asio::ip::address> ip_literal(const std::string& host) {
 }
 
 /// Transport failures in our terms; the message says what happened, not how Beast calls it.
-error transport_error(errc code, const std::string& what, const boost::system::error_code& ec) {
-    error e;
-    e.code = code;
-    e.message = what + ": " + ec.message();
-    return e;
+transport_error io_failure(failure kind, const std::string& what, const boost::system::error_code& ec) {
+    return transport_error{kind, 0, what + ": " + ec.message()};
 }
 
-errc classify_io(const boost::system::error_code& ec) {
-    if (ec == beast::error::timeout) return errc::timeout;
+failure classify_io(const boost::system::error_code& ec) {
+    if (ec == beast::error::timeout) return failure::timeout;
     // Beast's own timeouts say `timeout`: an abort is the caller cancelling (or close()), and
     // never a reason to reconnect.
-    if (ec == asio::error::operation_aborted) return errc::aborted;
+    if (ec == asio::error::operation_aborted) return failure::aborted;
     if (ec.category() == asio::error::get_ssl_category() || ec.category() == asio::ssl::error::get_stream_category())
-        return ec == asio::ssl::error::stream_truncated ? errc::connection_lost : errc::tls_failed;
+        return ec == asio::ssl::error::stream_truncated ? failure::connection_lost : failure::tls_failed;
     if (ec.category() == beast::http::make_error_code(beast::http::error::need_more).category() && ec != beast::http::error::end_of_stream &&
         ec != beast::http::error::partial_message)
-        return errc::protocol_error;
-    return errc::connection_lost;
+        return failure::protocol_error;
+    return failure::connection_lost;
 }
 
 /// Whether the calling coroutine was cancelled. With co_spawn's default filter only a terminal
@@ -221,7 +218,7 @@ bool cancelled(const asio::cancellation_state& state) noexcept {
     return state.cancelled() != asio::cancellation_type::none;
 }
 
-error aborted_error(const std::string& what) { return error{errc::aborted, 0, {}, what + " was cancelled", {}, {}}; }
+transport_error aborted_error(const std::string& what) { return transport_error{failure::aborted, 0, what + " was cancelled"}; }
 
 }  // namespace
 
@@ -279,7 +276,7 @@ void connection::unpark() noexcept {
     }
 }
 
-asio::awaitable<error> connection::resolve(std::vector<asio::ip::tcp::endpoint>& out) {
+asio::awaitable<transport_error> connection::resolve(std::vector<asio::ip::tcp::endpoint>& out) {
     // A lookup still running from an attempt that gave up on it is waited for, not repeated.
     if (!lookup_ || lookup_->finished()) lookup_ = detail::dns_lookup::start(host_, port_);
     const auto lookup = lookup_;
@@ -290,19 +287,17 @@ asio::awaitable<error> connection::resolve(std::vector<asio::ip::tcp::endpoint>&
         auto [ec] = co_await wake.async_wait(use_tuple);
         if (cancelled(co_await asio::this_coro::cancellation_state)) co_return aborted_error("resolving " + host_);
         if (!ec && !lookup->finished())
-            co_return error{errc::timeout, 0, {},
-                            "DNS resolution of " + host_ + " timed out after " + std::to_string(timeouts_.connect.count()) +
-                                " ms (check the name servers in /etc/resolv.conf, or raise --connect-timeout)",
-                            {}, {}};
+            co_return transport_error{failure::timeout, 0, "DNS resolution of " + host_ + " timed out after " + std::to_string(timeouts_.connect.count()) +
+                                " ms (check the name servers in /etc/resolv.conf, or raise --connect-timeout)"};
     }
     std::string problem;
     out = lookup->endpoints(problem);
     lookup_.reset();
-    if (!problem.empty()) co_return error{errc::resolve_failed, 0, {}, "cannot resolve " + host_ + ": " + problem, {}, {}};
-    co_return error{};
+    if (!problem.empty()) co_return transport_error{failure::resolve_failed, 0, "cannot resolve " + host_ + ": " + problem};
+    co_return transport_error{};
 }
 
-asio::awaitable<error> connection::connect() {
+asio::awaitable<transport_error> connection::connect() {
     close();
     std::vector<asio::ip::tcp::endpoint> endpoints;
     std::uint16_t port = 0;
@@ -326,7 +321,7 @@ asio::awaitable<error> connection::connect() {
     }
     if (cec) {
         close();
-        co_return transport_error(cec == beast::error::timeout ? errc::timeout : errc::connect_failed,
+        co_return io_failure(cec == beast::error::timeout ? failure::timeout : failure::connect_failed,
                                   "cannot connect to " + host_ + ":" + port_, cec);
     }
     tcp().socket().set_option(asio::ip::tcp::no_delay(true));
@@ -334,7 +329,7 @@ asio::awaitable<error> connection::connect() {
         // SNI only for names (RFC 6066 forbids IP literals); the certificate must match the host either way.
         if (!ip_literal_ && !SSL_set_tlsext_host_name(secure_->native_handle(), host_.c_str())) {
             close();
-            co_return error{errc::tls_failed, 0, {}, "cannot set TLS server name " + host_, {}, {}};
+            co_return transport_error{failure::tls_failed, 0, "cannot set TLS server name " + host_};
         }
         // OpenSSL's own host check rather than Asio's verify callback: a mismatch is then the
         // verification result, and the failed handshake can say "wrong host name".
@@ -342,7 +337,7 @@ asio::awaitable<error> connection::connect() {
         if ((ip_literal_ ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host_.c_str())
                          : SSL_set1_host(ssl, host_.c_str())) != 1) {
             close();
-            co_return error{errc::tls_failed, 0, {}, "cannot set the TLS host name to verify: " + host_, {}, {}};
+            co_return transport_error{failure::tls_failed, 0, "cannot set the TLS host name to verify: " + host_};
         }
         auto [hec] = co_await secure_->async_handshake(asio::ssl::stream_base::client, use_tuple);
         if (cancelled(co_await asio::this_coro::cancellation_state)) {
@@ -353,46 +348,46 @@ asio::awaitable<error> connection::connect() {
             // Read before close(), which frees the SSL object.
             const auto certificate = describe_verify_failure(SSL_get_verify_result(ssl), host_);
             close();
-            auto e = transport_error(hec == beast::error::timeout ? errc::timeout : errc::tls_failed,
+            auto e = io_failure(hec == beast::error::timeout ? failure::timeout : failure::tls_failed,
                                      "TLS handshake with " + host_ + ":" + port_ + " failed", hec);
-            if (e.code == errc::tls_failed && !certificate.empty())
+            if (e.kind == failure::tls_failed && !certificate.empty())
                 e.message = "TLS handshake with " + host_ + ":" + port_ + " failed: " + certificate;
-            else if (e.code == errc::tls_failed)
+            else if (e.kind == failure::tls_failed)
                 e.message += " (is the certificate valid for this host? AWS_CA_BUNDLE / --ca-bundle)";
             co_return e;
         }
     }
     open_ = true;
-    co_return error{};
+    co_return transport_error{};
 }
 
-asio::awaitable<exchange_result> connection::exchange(http_request& req, std::size_t body_limit, bool& got_bytes) {
+asio::awaitable<exchange_result> connection::exchange(request& req, std::size_t body_limit, bool& got_bytes) {
     exchange_result out;
     got_bytes = false;
     tcp().expires_after(timeouts_.request);
     boost::system::error_code wec;
     if (secure_)
-        std::tie(wec, std::ignore) = co_await http::async_write(*secure_, req, use_tuple);
+        std::tie(wec, std::ignore) = co_await bhttp::async_write(*secure_, req, use_tuple);
     else
-        std::tie(wec, std::ignore) = co_await http::async_write(*plain_, req, use_tuple);
+        std::tie(wec, std::ignore) = co_await bhttp::async_write(*plain_, req, use_tuple);
     if (cancelled(co_await asio::this_coro::cancellation_state)) {
         out.err = aborted_error("the request to " + host_);
         co_return out;
     }
     if (wec) {
-        out.err = transport_error(classify_io(wec), "sending the request to " + host_ + " failed", wec);
+        out.err = io_failure(classify_io(wec), "sending the request to " + host_ + " failed", wec);
         co_return out;
     }
-    http::response_parser<http::string_body> parser;
+    bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(body_limit);
     parser.header_limit(64 * 1024);
-    if (req.method() == http::verb::head) parser.skip(true);
+    if (req.method() == bhttp::verb::head) parser.skip(true);
     boost::system::error_code rec;
     // The header first: its status decides how much body to accept.
     if (secure_)
-        std::tie(rec, std::ignore) = co_await http::async_read_header(*secure_, buffer_, parser, use_tuple);
+        std::tie(rec, std::ignore) = co_await bhttp::async_read_header(*secure_, buffer_, parser, use_tuple);
     else
-        std::tie(rec, std::ignore) = co_await http::async_read_header(*plain_, buffer_, parser, use_tuple);
+        std::tie(rec, std::ignore) = co_await bhttp::async_read_header(*plain_, buffer_, parser, use_tuple);
     // A cancellation that came with the header: return before the next co_await, which would throw.
     if (!rec && cancelled(co_await asio::this_coro::cancellation_state)) rec = asio::error::operation_aborted;
     std::size_t limit = body_limit;
@@ -402,13 +397,13 @@ asio::awaitable<exchange_result> connection::exchange(http_request& req, std::si
         if (parser.get().result_int() >= 300) limit = std::min(limit, small_body_limit);
         // (A Content-Length over the caller's own limit was refused by the parser already.)
         if (parser.content_length() && *parser.content_length() > limit) {
-            rec = http::error::body_limit;
+            rec = bhttp::error::body_limit;
         } else {
             parser.body_limit(limit);
             if (secure_)
-                std::tie(rec, std::ignore) = co_await http::async_read(*secure_, buffer_, parser, use_tuple);
+                std::tie(rec, std::ignore) = co_await bhttp::async_read(*secure_, buffer_, parser, use_tuple);
             else
-                std::tie(rec, std::ignore) = co_await http::async_read(*plain_, buffer_, parser, use_tuple);
+                std::tie(rec, std::ignore) = co_await bhttp::async_read(*plain_, buffer_, parser, use_tuple);
         }
     }
     got_bytes = parser.got_some();
@@ -417,25 +412,23 @@ asio::awaitable<exchange_result> connection::exchange(http_request& req, std::si
         out.err = aborted_error("the request to " + host_);
         co_return out;
     }
-    if (rec == http::error::body_limit) {
+    if (rec == bhttp::error::body_limit) {
         // Retryable (protocol_error), and the connection is dropped (send() closes it on any error):
         // the rest of the body is never read.
         out.body_limit_hit = limit;
-        out.err = error{errc::protocol_error, parser.get().result_int(), {},
-                        "the answer from " + host_ + " was larger than " + describe_size(limit) +
-                            "; the connection was dropped",
-                        {}, {}};
+        out.err = transport_error{failure::protocol_error, parser.get().result_int(), "the answer from " + host_ + " was larger than " + describe_size(limit) +
+                            "; the connection was dropped"};
         co_return out;
     }
     if (rec) {
-        out.err = transport_error(classify_io(rec), "reading the response from " + host_ + " failed", rec);
+        out.err = io_failure(classify_io(rec), "reading the response from " + host_ + " failed", rec);
         co_return out;
     }
     out.response = parser.release();
     co_return out;
 }
 
-asio::awaitable<exchange_result> connection::send(http_request& req, std::size_t body_limit) {
+asio::awaitable<exchange_result> connection::send(request& req, std::size_t body_limit) {
     if (cancelled(co_await asio::this_coro::cancellation_state))
         co_return exchange_result{aborted_error("the request to " + host_), {}};
     if (open_ && std::chrono::steady_clock::now() - last_used_ > timeouts_.idle) close();
@@ -449,8 +442,8 @@ asio::awaitable<exchange_result> connection::send(http_request& req, std::size_t
     logging::debug("http: ", req.method_string(), " to ", host_, " on ", reused ? "kept-alive" : "new", " connection");
     auto result = co_await exchange(req, body_limit, got_bytes);
     logging::debug("http: answer ", result.err ? result.err.message : std::to_string(result.response.result_int()));
-    // (exchange() and connect() return errc::aborted when cancelled: no second try then.)
-    if (result.err && reused && !got_bytes && result.err.code == errc::connection_lost) {
+    // (exchange() and connect() return failure::aborted when cancelled: no second try then.)
+    if (result.err && reused && !got_bytes && result.err.kind == failure::connection_lost) {
         // The server closed the kept-alive connection under us: one fresh attempt.
         if (auto e = co_await connect()) co_return exchange_result{std::move(e), {}};
         result = co_await exchange(req, body_limit, got_bytes);
@@ -462,4 +455,4 @@ asio::awaitable<exchange_result> connection::send(http_request& req, std::size_t
     co_return result;
 }
 
-}  // namespace scb::s3
+}  // namespace scb::http

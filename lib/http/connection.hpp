@@ -1,6 +1,7 @@
 #pragma once
-// One kept-alive HTTP or HTTPS connection to an endpoint, with connect, request and idle timeouts.
-#include "s3/error.hpp"
+// One kept-alive HTTP or HTTPS connection to an endpoint, with connect, request and idle timeouts:
+// the transport of S3, the credential endpoints and the heartbeat.
+#include "http/transport_error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -22,15 +23,19 @@
 #include <string_view>
 #include <vector>
 
-namespace scb::s3 {
+namespace scb::http {
 
 namespace detail {
 class dns_lookup;
 }
 
-namespace http = boost::beast::http;
-using http_request = http::request<http::span_body<const char>>;
-using http_response = http::response<http::string_body>;
+namespace bhttp = boost::beast::http;
+using request = bhttp::request<bhttp::span_body<const char>>;
+using response = bhttp::response<bhttp::string_body>;
+// What callers name in requests and answers, without spelling out Beast.
+using bhttp::field;
+using bhttp::status;
+using bhttp::verb;
 
 struct timeouts {
     std::chrono::milliseconds connect{10'000};  // resolve + TCP + TLS handshake
@@ -56,10 +61,10 @@ std::string describe_verify_failure(long verify_result, std::string_view host);
 /// Throws std::runtime_error naming the file when the bundle cannot be loaded.
 std::shared_ptr<boost::asio::ssl::context> make_tls_context(const std::string& ca_bundle);
 
-// As s3::result: the implicit move cannot throw, which clang-tidy cannot tell.
+// The implicit move cannot throw, which clang-tidy cannot tell.
 struct exchange_result {  // NOLINT(bugprone-exception-escape)
-    error err;
-    http_response response;
+    transport_error err;
+    http::response response;
     std::size_t body_limit_hit = 0;  // the limit an answer's body went over (err is protocol_error), else 0
 };
 
@@ -71,11 +76,11 @@ public:
 
     /// Sends one request and reads the response, connecting first when needed. A body longer than
     /// `body_limit` (for an answer with status >= 300: than min(body_limit, small_body_limit)) ends
-    /// the reading at once with errc::protocol_error and drops the connection. If a reused connection turns out closed before any byte of the answer
+    /// the reading at once with failure::protocol_error and drops the connection. If a reused connection turns out closed before any byte of the answer
     /// came back, it reconnects and sends once more (S3 requests here are idempotent).
     /// A cancellation of the calling coroutine (terminal, e.g. through co_spawn with
-    /// bind_cancellation_slot) ends it at once with errc::aborted: no reconnect, no exception.
-    boost::asio::awaitable<exchange_result> send(http_request& req, std::size_t body_limit);
+    /// bind_cancellation_slot) ends it at once with failure::aborted: no reconnect, no exception.
+    boost::asio::awaitable<exchange_result> send(request& req, std::size_t body_limit);
 
     ~connection() { close(); }
     connection(const connection&) = delete;
@@ -95,9 +100,9 @@ public:
     [[nodiscard]] std::uint64_t connects() const noexcept { return connects_; }
 
 private:
-    boost::asio::awaitable<error> connect();
-    boost::asio::awaitable<error> resolve(std::vector<boost::asio::ip::tcp::endpoint>& out);
-    boost::asio::awaitable<exchange_result> exchange(http_request& req, std::size_t body_limit, bool& got_bytes);
+    boost::asio::awaitable<transport_error> connect();
+    boost::asio::awaitable<transport_error> resolve(std::vector<boost::asio::ip::tcp::endpoint>& out);
+    boost::asio::awaitable<exchange_result> exchange(request& req, std::size_t body_limit, bool& got_bytes);
     boost::beast::tcp_stream& tcp() noexcept;
     void unpark() noexcept;
 
@@ -119,4 +124,4 @@ private:
     std::uint64_t connects_ = 0;
 };
 
-}  // namespace scb::s3
+}  // namespace scb::http
