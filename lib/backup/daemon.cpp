@@ -285,9 +285,21 @@ asio::awaitable<void> daemon::heartbeat_loop() {
 asio::awaitable<int> daemon::run() {
     asio::signal_set signals(ex_, SIGINT, SIGTERM, SIGHUP);
 
-    // Versions are named by S3's clock: learn it before the first name (one HEAD, never fails).
-    auto learn = client_.learn_clock();
-    co_await std::move(learn);
+    // Versions are named by S3's clock: learn it before the first name (one HEAD, never fails). A stop
+    // signal meanwhile ends the start at once, not after the HEAD's timeouts: nothing is in flight
+    // yet, and lnd's file and any spooled copy are still there for the next start.
+    auto [start_order, learn_error, early_signal_error, early_signo] =
+        co_await asio::experimental::make_parallel_group(
+            asio::co_spawn(ex_, client_.learn_clock(), asio::deferred),
+            asio::co_spawn(ex_, wait_for_stop_signal(signals), asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    (void)learn_error;  // learn_clock() reports nothing: an unknown clock only means local names
+    (void)early_signal_error;
+    if (start_order[0] == 1 && early_signo != 0) {
+        second_signal_stop_.emit(asio::cancellation_type::terminal);
+        logging::info("stopped before the first upload");
+        co_return exit_code::ok;
+    }
 
     std::error_code spool_ec;
     auto leftovers = spool_ ? spool_->pending(spool_ec) : std::vector<spool::entry>{};

@@ -83,6 +83,24 @@ TEST_CASE("Trust: SIGTERM aborts a PUT stalled on a reused connection cleanly (d
     CHECK(f.spooled_versions() == 1);
 }
 
+TEST_CASE("Trust: SIGTERM while the start-up clock HEAD hangs stops at once (not after its timeouts)",
+          "[integration][trust]") {
+    daemon_fixture f;
+    f.lnd.swap(lnd_simulator::content(0));
+    f.s3.control("POST", "/faults", R"({"count":1,"kind":"stall","match":"clock-probe"})");  // the clock HEAD
+    auto d = f.start({"run", "--connect-timeout", "60s", "--request-timeout", "60s"});
+    REQUIRE(eventually([&] { return f.front_applied("stall"); }));
+    d->signal(SIGTERM);
+    auto code = d->wait(15s);  // far below the 60 s the HEAD could otherwise hold the stop
+    f.s3.control("POST", "/outage/start");  // end the stalled request on the server side
+    REQUIRE(code);
+    const auto log = d->stderr_text();
+    INFO(log);
+    CHECK(*code == 0);
+    CHECK_THAT(log, Catch::Contains("stopped before the first upload"));
+    CHECK(f.objects().empty());
+}
+
 TEST_CASE("Trust: the periodic check runs every interval however busy the watch is (defect 5)",
           "[integration][trust]") {
     daemon_fixture f;
