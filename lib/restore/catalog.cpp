@@ -1,7 +1,7 @@
 #include "restore/catalog.hpp"
 
+#include "common/utc_time.hpp"
 #include "logging/escape.hpp"
-#include "s3/credential_providers.hpp"
 #include "s3/error.hpp"
 
 #include <nlohmann/json.hpp>
@@ -29,7 +29,7 @@ std::vector<backup_entry> catalog(std::vector<s3::object_info> objects, std::str
     for (auto& o : objects) {
         auto name = parse_backup_key(o.key, prefix);
         // The one ISO 8601 parser of the project; it keeps whole seconds, which is all S3 gives.
-        auto stored = s3::parse_iso8601(o.last_modified);
+        auto stored = utc::parse_iso8601(o.last_modified);
         out.push_back(backup_entry{std::move(o), std::move(name), stored});
     }
     // S3's clock first: the name's time is the node's clock, which may have been wrong.
@@ -90,15 +90,7 @@ const backup_entry* newest(const std::vector<backup_entry>& entries) noexcept {
 }
 
 std::string format_time(const naming::parsed_name& name) {
-    // object_name() already writes the time in a fixed layout: reuse it rather than format twice.
-    const std::string n = naming::object_name(name.time, name.sha256_suffix);  // channel-20261125T054233.123Z-…
-    const std::string_view t = std::string_view(n).substr(8, 20);            // 20261125T054233.123Z
-    std::string out;
-    out.reserve(24);
-    out.append(t.substr(0, 4)).append("-").append(t.substr(4, 2)).append("-").append(t.substr(6, 2));
-    out.append("T").append(t.substr(9, 2)).append(":").append(t.substr(11, 2)).append(":").append(t.substr(13, 6));
-    out.append("Z");
-    return out;
+    return utc::format(name.time, utc::layout::extended_millis);
 }
 
 std::string format_table(const std::vector<backup_entry>& entries) {

@@ -2,6 +2,7 @@
 
 #include "common/small_file.hpp"
 #include "common/text.hpp"
+#include "common/utc_time.hpp"
 #include "http/url.hpp"
 #include "logging/logger.hpp"
 
@@ -91,25 +92,13 @@ expiring_credentials credentials_from(const nlohmann::json& j, bool token_requir
     if (token) out.creds.session_token = secret(std::move(*token));
     auto exp = expiration_required ? std::optional(required_field(j, "Expiration")) : optional_field(j, "Expiration");
     if (exp) {
-        out.expiration = parse_iso8601(*exp);
+        out.expiration = utc::parse_iso8601(*exp);
         // A timestamp is no secret: quoting it helps whoever runs the endpoint.
         if (!out.expiration) throw credentials_error("the answer's Expiration '" + exp->substr(0, 40) + "' is not ISO 8601");
     }
     return out;
 }
 
-std::string iso8601(wall_clock::time_point t) {
-    const auto secs = std::chrono::floor<std::chrono::seconds>(t);
-    const auto day = std::chrono::floor<std::chrono::days>(secs);
-    const std::chrono::year_month_day ymd{day};
-    const std::chrono::hh_mm_ss hms{secs - day};
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                  static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                  static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                  static_cast<int>(hms.seconds().count()));
-    return buf;
-}
 
 error fetch_error(errc code, unsigned status, std::string message, const std::string& source) {
     error e;
@@ -162,53 +151,6 @@ asio::awaitable<http::exchange_result> send_with_retry(http::connection& conn, h
 }
 
 }  // namespace
-
-std::optional<wall_clock::time_point> parse_iso8601(std::string_view t) {
-    std::size_t pos = 0;
-    auto number = [&](std::size_t n, int& out) {
-        if (pos + n > t.size()) return false;
-        out = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-            const char c = t[pos + i];
-            if (c < '0' || c > '9') return false;
-            out = out * 10 + (c - '0');
-        }
-        pos += n;
-        return true;
-    };
-    auto literal = [&](char c) {
-        if (pos >= t.size() || std::toupper(static_cast<unsigned char>(t[pos])) != c) return false;
-        ++pos;
-        return true;
-    };
-    int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
-    if (!(number(4, y) && literal('-') && number(2, mo) && literal('-') && number(2, d) && literal('T') &&
-          number(2, h) && literal(':') && number(2, mi) && literal(':') && number(2, s)))
-        return std::nullopt;
-    if (pos < t.size() && t[pos] == '.') {  // fractional seconds: dropped (credentials care about seconds)
-        const auto start = ++pos;
-        while (pos < t.size() && t[pos] >= '0' && t[pos] <= '9') ++pos;
-        if (pos == start) return std::nullopt;
-    }
-    int offset_minutes = 0;
-    if (literal('Z')) {
-    } else if (pos < t.size() && (t[pos] == '+' || t[pos] == '-')) {
-        const int sign = t[pos++] == '-' ? -1 : 1;
-        int oh = 0, om = 0;
-        if (!number(2, oh)) return std::nullopt;
-        if (pos < t.size() && t[pos] == ':') ++pos;
-        if (!number(2, om) || oh > 23 || om > 59) return std::nullopt;
-        offset_minutes = sign * (oh * 60 + om);
-    } else {
-        return std::nullopt;  // no zone: local time is meaningless on a server
-    }
-    if (pos != t.size()) return std::nullopt;
-    const std::chrono::year_month_day ymd{std::chrono::year(y), std::chrono::month(static_cast<unsigned>(mo)),
-                                          std::chrono::day(static_cast<unsigned>(d))};
-    if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return std::nullopt;
-    return std::chrono::sys_days(ymd) + std::chrono::hours(h) + std::chrono::minutes(mi) +
-           std::chrono::seconds(std::min(s, 59)) - std::chrono::minutes(offset_minutes);
-}
 
 expiring_credentials parse_container_credentials(std::string_view json) {
     return credentials_from(parse_object(json), false, false);
@@ -400,18 +342,18 @@ asio::awaitable<void> refreshing_credentials::refresh() {
     }
     const auto now = opts_.now();
     if (r && r.value.expiration && *r.value.expiration <= now + in_flight_margin)
-        r.err = error{errc::no_credentials, 0, {}, "the credentials expire at " + iso8601(*r.value.expiration) +
+        r.err = error{errc::no_credentials, 0, {}, "the credentials expire at " + utc::format(*r.value.expiration, utc::layout::extended) +
                       ", already past (is the clock right?)", {}, "credentials from " + fetcher_->describe()};
     if (r) {
         cached_ = std::move(r.value);
         last_error_ = {};
         logging::info("credentials from ", fetcher_->describe(), ": key ", cached_->creds.access_key_id,
-                      cached_->expiration ? ", valid until " + iso8601(*cached_->expiration) : std::string(", no expiry"));
+                      cached_->expiration ? ", valid until " + utc::format(*cached_->expiration, utc::layout::extended) : std::string(", no expiry"));
     } else {
         last_error_ = r.err;
         if (usable(now))
             logging::warn("refreshing credentials failed, still using the current ones (valid until ",
-                          iso8601(*cached_->expiration), "): ", r.err.describe());
+                          utc::format(*cached_->expiration, utc::layout::extended), "): ", r.err.describe());
     }
     fetching_ = false;
     fetch_done_.cancel();  // wake every current() that waited for this fetch

@@ -31,7 +31,6 @@ struct expiring_credentials {
 
 /// "2024-05-01T12:34:56Z", with optional fractional seconds and a "+HH:MM"/"-HH:MM" offset instead
 /// of "Z". nullopt when the text is anything else.
-std::optional<wall_clock::time_point> parse_iso8601(std::string_view text);
 
 /// Parses the container endpoint's JSON answer: AccessKeyId and SecretAccessKey required, Token and
 /// Expiration optional (an answer without Expiration never expires, as in the Go SDK). Throws

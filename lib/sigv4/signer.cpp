@@ -1,5 +1,7 @@
 #include "sigv4/signer.hpp"
 
+#include "common/utc_time.hpp"
+
 #include <openssl/crypto.h>
 
 #include <algorithm>
@@ -247,21 +249,6 @@ std::span<const std::uint8_t> bytes_of(std::string_view s) noexcept {
     return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
-void append_digits(std::string& out, long long value, int width) {
-    char buf[20];
-    for (int i = width - 1; i >= 0; --i) {
-        buf[i] = static_cast<char>('0' + value % 10);
-        value /= 10;
-    }
-    out.append(buf, static_cast<std::size_t>(width));
-}
-
-void append_date(std::string& out, const std::chrono::year_month_day& ymd) {
-    append_digits(out, static_cast<int>(ymd.year()), 4);
-    append_digits(out, static_cast<unsigned>(ymd.month()), 2);
-    append_digits(out, static_cast<unsigned>(ymd.day()), 2);
-}
-
 }  // namespace
 
 std::ostream& operator<<(std::ostream& os, const credentials& c) {
@@ -379,28 +366,8 @@ std::string sign(request& r, const credentials& c, const scope& s, std::string_v
     return authorization(c, s, signed_list, signature(key.bytes, sts));
 }
 
-std::string amz_date(std::chrono::system_clock::time_point t) {
-    using namespace std::chrono;
-    const auto secs = floor<seconds>(t);
-    const auto day = floor<days>(secs);
-    const hh_mm_ss<seconds> hms{secs - day};
-    std::string out;
-    out.reserve(16);
-    append_date(out, year_month_day{day});
-    out.push_back('T');
-    append_digits(out, hms.hours().count(), 2);
-    append_digits(out, hms.minutes().count(), 2);
-    append_digits(out, hms.seconds().count(), 2);
-    out.push_back('Z');
-    return out;
-}
+std::string amz_date(std::chrono::system_clock::time_point t) { return utc::format(t, utc::layout::basic); }
 
-std::string date_stamp(std::chrono::system_clock::time_point t) {
-    using namespace std::chrono;
-    std::string out;
-    out.reserve(8);
-    append_date(out, year_month_day{floor<days>(t)});
-    return out;
-}
+std::string date_stamp(std::chrono::system_clock::time_point t) { return amz_date(t).substr(0, 8); }
 
 }  // namespace scb::sigv4
