@@ -242,12 +242,15 @@ asio::awaitable<int> daemon::wait_for_stop_signal(asio::signal_set& signals) {
     co_await asio::this_coro::reset_cancellation_state(any_cancellation_stops{});
     for (;;) {
         auto [ec, signo] = co_await signals.async_wait(use_tuple);
-        if (ec || co_await cancelled()) co_return 0;  // another task ended first
+        if (ec) co_return 0;  // cancelled before any signal came: another task ended first
         if (signo == SIGHUP) {
             // systemd and shells send it; a daemon that re-reads nothing must not die of it.
             logging::info("received SIGHUP: scb-backup has no reload; restart it to apply new settings");
+            if (co_await cancelled()) co_return 0;
             continue;
         }
+        // A stop signal that came just as another task ended (and cancelled this wait) is still a
+        // stop: it is reported, never dropped (the signal_set has consumed it).
         logging::info("received ", signal_name(signo), ": stopping (an upload in flight gets ",
                       format_duration(opts_.upload.policy.grace), " to finish; a second signal aborts it)");
         if (opts_.notifier) opts_.notifier->stopping();
@@ -295,7 +298,8 @@ asio::awaitable<int> daemon::run() {
             .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
     (void)learn_error;  // learn_clock() reports nothing: an unknown clock only means local names
     (void)early_signal_error;
-    if (start_order[0] == 1 && early_signo != 0) {
+    (void)start_order;
+    if (early_signo != 0) {  // also when the HEAD ended first: the signal came all the same
         second_signal_stop_.emit(asio::cancellation_type::terminal);
         logging::info("stopped before the first upload");
         co_return exit_code::ok;
