@@ -8,6 +8,10 @@ Starts s3rver (test/bench/s3server.mjs, with a data folder we choose), a watcher
 channel.backup the way lnd does (write temp-dont-use.backup, fsync, close, rename) and times, by
 content SHA-256, when the server has stored each version. Writes OUT/results.json,
 OUT/results.md and OUT/latency.png. See docs/performance.md.
+
+Scenarios (--scenarios): steady, burst, idle (the default) and stalled ("one destination stalled",
+scb-backup only: the steady swaps once with one destination and once with a second destination in
+SCB_DESTINATIONS that accepts connections and never answers; compares the healthy one's latency).
 """
 import argparse
 import hashlib
@@ -16,8 +20,10 @@ import math
 import os
 import platform
 import re
+import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -41,13 +47,18 @@ TARGETS = {
 
 # ---------------------------------------------------------------- prerequisites
 
-def check_prerequisites(args):
+def check_prerequisites(args, contenders, scenarios):
     missing = []
-    for tool, pkg in [("node", "nodejs"), ("inotifywait", "inotify-tools"), ("aws", "awscli"),
-                      ("gnuplot", "gnuplot-nox")]:
+    tools = [("node", "nodejs")]
+    if "shell" in contenders:
+        tools += [("inotifywait", "inotify-tools"), ("aws", "awscli")]
+    if "steady" in scenarios:
+        tools.append(("gnuplot", "gnuplot-nox"))
+    for tool, pkg in tools:
         if not shutil.which(tool, path="/usr/bin:/usr/local/bin:" + os.environ.get("PATH", "")):
             missing.append(pkg)
-    if subprocess.run([DEBIAN_PY, "-c", "import boto3"], capture_output=True).returncode != 0:
+    if "python" in contenders and subprocess.run([DEBIAN_PY, "-c", "import boto3"],
+                                                 capture_output=True).returncode != 0:
         missing.append("python3-boto3")
     problems = []
     if missing:
@@ -145,6 +156,50 @@ class PutSniffer(threading.Thread):
             return list(self.items)
 
 
+class StalledS3(threading.Thread):
+    """A stalled S3: accepts connections on 127.0.0.1, reads whatever is sent, never answers.
+    Connections stay open until close()."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.connections, self.bytes = 0, 0
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.sock, selectors.EVENT_READ)
+        self.stopping = False
+
+    def run(self):
+        while not self.stopping:
+            for key, _ in self.sel.select(0.1):
+                if key.fileobj is self.sock:
+                    try:
+                        conn, _ = self.sock.accept()
+                    except OSError:
+                        continue
+                    conn.setblocking(False)
+                    self.sel.register(conn, selectors.EVENT_READ)
+                    self.connections += 1
+                    continue
+                try:
+                    data = key.fileobj.recv(65536)
+                except OSError:
+                    data = b""
+                if data:
+                    self.bytes += len(data)
+                else:
+                    self.sel.unregister(key.fileobj)
+                    key.fileobj.close()
+
+    def close(self):
+        self.stopping = True
+        self.join(5)
+        for key in list(self.sel.get_map().values()):
+            key.fileobj.close()
+        self.sel.close()
+
+
 class SyscallTrace:
     """perf record, on all CPUs and CLOCK_MONOTONIC, of the entry of three kinds of syscall: the
     driver's rename(2), the daemon's read(2) and its sendmsg(2)/writev(2). It splits rename -> PUT
@@ -199,6 +254,10 @@ class SyscallTrace:
                 kernel.append((t_read - ev[i][2]) / 1e3)
                 code.append((t_send - t_read) / 1e3)
         return kernel, code
+
+
+class DaemonExited(RuntimeError):
+    """The service under test exited before it stored the initial version."""
 
 
 def kill_group(proc, grace=5.0):
@@ -310,7 +369,8 @@ def pct(values, p):
 def summary(values):
     if not values:
         return {"n": 0}
-    return {"n": len(values), "p50": pct(values, 50), "p90": pct(values, 90), "p99": pct(values, 99),
+    return {"n": len(values), "p50": pct(values, 50), "p90": pct(values, 90), "p95": pct(values, 95),
+            "p99": pct(values, 99),
             "max": max(values), "mean": sum(values) / len(values)}
 
 
@@ -421,17 +481,64 @@ class Bench:
                 and x["url"].split("?")[0].startswith(f"/{BUCKET}/{prefix}")]
         return reqs
 
-    def run_scenario(self, contender, scenario):
+    def run_stalled(self, contender):
+        """One destination stalled: the steady swaps with the bench server only, then again with a
+        second destination (SCB_DESTINATIONS) that accepts connections and never answers. Compares
+        the healthy destination's rename -> stored latency of the two runs."""
+        res = {"contender": contender, "scenario": "stalled"}
+        try:
+            single = self.run_scenario(contender, "steady", tag="stalled-single")
+            stall = StalledS3()
+            stall.start()
+            url = (f"s3://{BUCKET}-stalled/stalled/?endpoint=http://127.0.0.1:{stall.port}"
+                   "&region=us-east-1&name=stalled")
+            try:
+                try:
+                    two = self.run_scenario(contender, "steady", tag="stalled",
+                                            extra_env={"SCB_DESTINATIONS": url})
+                except DaemonExited as e:
+                    raise RuntimeError(f"{contender} rejected SCB_DESTINATIONS={url!r} (this build has no "
+                                       f"multi-destination support?): {e}") from None
+            finally:
+                stall.close()
+            if stall.connections == 0:
+                raise RuntimeError(f"{contender} never connected to the stalled destination (127.0.0.1:"
+                                   f"{stall.port}): this build ignores SCB_DESTINATIONS; see "
+                                   f"{os.path.join(self.logs, contender + '-stalled.log')}")
+        except RuntimeError as e:
+            res["error"] = str(e)
+            return res
+        lat1, lat2 = single["latency_ms"], two["latency_ms"]
+        res.update({
+            "single_latency_ms": lat1, "latency_ms": lat2,
+            "ratio_p50": ratio(lat1.get("p50"), lat2.get("p50")),
+            "ratio_p95": ratio(lat1.get("p95"), lat2.get("p95")),
+            "single_versions_stored": single["distinct_versions_stored"],
+            "versions_stored": two["distinct_versions_stored"], "versions": two["versions"],
+            "versions_stored_pair": f"{single['distinct_versions_stored']} / "
+                                    f"{two['distinct_versions_stored']} of {two['versions']}",
+            "stalled_connections": stall.connections, "stalled_bytes": stall.bytes,
+            "single": single, "with_stalled": two,
+        })
+        return res
+
+    def run_scenario(self, contender, scenario, tag=None, extra_env=None):
+        """One fresh service process through `scenario`; `tag` (default: the scenario) names its
+        prefix, folder and log; `extra_env` is added to its environment."""
+        if scenario == "stalled":
+            return self.run_stalled(contender)
         a = self.args
-        prefix = f"{contender}-{scenario}-"
-        folder = os.path.join(self.work, f"{contender}-{scenario}")
+        name = tag or scenario
+        prefix = f"{contender}-{name}-"
+        folder = os.path.join(self.work, f"{contender}-{name}")
         os.makedirs(folder)
         n = {"steady": a.steady_swaps, "burst": a.burst_swaps, "idle": 0}[scenario]
         versions = make_versions(n + 1, a.size, prefix)
         lnd_write(folder, versions[0][0])
         env = self.env_for(prefix, folder)
+        env.update(extra_env or {})
         res = {"contender": contender, "scenario": scenario}
-        log = open(os.path.join(self.logs, f"{contender}-{scenario}.log"), "w")
+        log = open(os.path.join(self.logs, f"{contender}-{name}.log"), "w")
         t_spawn = time.monotonic_ns()
         proc = subprocess.Popen(self.contender_cmd(contender), env=env, stdin=subprocess.DEVNULL,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -440,9 +547,16 @@ class Bench:
         try:
             first = self.stored.wait_for(
                 lambda it: next((x["t"] for x in it if x.get("key", "").startswith(prefix)
-                                 and x["sha256"] == versions[0][1]), None), a.start_timeout)
+                                 and x["sha256"] == versions[0][1]), None)
+                or (proc.poll() is not None and "exited"), a.start_timeout)
+            if first == "exited":
+                log.flush()
+                with open(log.name, errors="replace") as f:
+                    tail = f.read()[-1500:].strip()
+                raise DaemonExited(f"{contender}/{name}: exited with code {proc.returncode} before storing "
+                                   f"the initial version; {log.name}:\n{tail}")
             if first is None:
-                raise RuntimeError(f"{contender}/{scenario}: initial version not stored in "
+                raise RuntimeError(f"{contender}/{name}: initial version not stored in "
                                    f"{a.start_timeout}s; see {log.name}")
             res["startup_ms"] = (first - t_spawn) / 1e6
             reqs = self.puts(prefix)
@@ -457,7 +571,7 @@ class Bench:
 
             renames = []  # (t_ns, sha)
             tracer = None
-            if scenario == "steady" and contender == "scb-backup" and self.can_trace:
+            if scenario == "steady" and tag is None and contender == "scb-backup" and self.can_trace:
                 tracer = SyscallTrace(os.path.join(self.logs, f"{contender}-{scenario}.perf"))
             if scenario == "steady":
                 t0 = time.monotonic()
@@ -656,6 +770,19 @@ def build_table(results, contenders):
     row("idle: CPU (schedstat)", "idle", ["idle", "cpu_ns_schedstat"], " ns", 0, "0")
     row("idle: context switches (wake-ups)", "idle", ["idle", "wakeups"], "", 0, "0")
     row("idle: PUTs", "idle", ["idle", "puts"], "", 0, "0")
+    if any(r["scenario"] == "stalled" for r in results["runs"]):
+        st = "one destination stalled"
+        row(f"{st}: healthy rename→stored p50, single destination", "stalled", ["single_latency_ms", "p50"],
+            " ms", 2)
+        row(f"{st}: healthy rename→stored p50, with the stalled one", "stalled", ["latency_ms", "p50"], " ms", 2)
+        row(f"{st}: p50 ratio (with stalled ÷ single)", "stalled", ["ratio_p50"], "×", 2)
+        row(f"{st}: healthy rename→stored p95, single destination", "stalled", ["single_latency_ms", "p95"],
+            " ms", 2)
+        row(f"{st}: healthy rename→stored p95, with the stalled one", "stalled", ["latency_ms", "p95"], " ms", 2)
+        row(f"{st}: p95 ratio (with stalled ÷ single)", "stalled", ["ratio_p95"], "×", 2)
+        row(f"{st}: healthy versions stored (of swaps), single / with stalled", "stalled",
+            ["versions_stored_pair"], "", 0)
+        row(f"{st}: connections the stalled destination accepted", "stalled", ["stalled_connections"], "", 0)
     head = "| metric | " + " | ".join(contenders) + " | target | ratio (other ÷ scb-backup) |\n"
     head += "|---" * (len(contenders) + 3) + "|\n"
     return head + "\n".join(rows) + "\n"
@@ -714,7 +841,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(REPO, "build/bench"))
     ap.add_argument("--daemon", default=os.path.join(REPO, "build/app/scb-backup"))
     ap.add_argument("--contenders", default="scb-backup,python,shell")
-    ap.add_argument("--scenarios", default="steady,burst,idle")
+    ap.add_argument("--scenarios", default="steady,burst,idle",
+                    help="comma-separated: steady, burst, idle, stalled (one destination stalled; "
+                         "scb-backup only, steady swaps twice)")
     ap.add_argument("--size", type=int, default=8192, help="bytes per channel.backup version")
     ap.add_argument("--steady-swaps", type=int, default=50)
     ap.add_argument("--steady-interval", type=float, default=0.2, help="seconds")
@@ -730,10 +859,13 @@ def main():
                     help="also copy the plot to docs/performance-latency.png")
     args = ap.parse_args()
     args.daemon = os.path.abspath(args.daemon)
-    check_prerequisites(args)
-    os.makedirs(args.out, exist_ok=True)
     contenders = args.contenders.split(",")
     scenarios = args.scenarios.split(",")
+    unknown = set(scenarios) - {"steady", "burst", "idle", "stalled"}
+    if unknown:
+        sys.exit(f"run_bench: unknown scenario(s) {','.join(sorted(unknown))}: steady, burst, idle, stalled")
+    check_prerequisites(args, contenders, scenarios)
+    os.makedirs(args.out, exist_ok=True)
 
     bench = Bench(args)
     results = {"machine": machine(), "params": {k: v for k, v in vars(args).items() if k != "update_docs"},
@@ -743,15 +875,22 @@ def main():
         bench.start_infra()
         for scenario in scenarios:
             for c in contenders:
+                if scenario == "stalled" and c != "scb-backup":
+                    continue  # the others have one bucket only
                 print(f"[bench] {c} / {scenario} ...", file=sys.stderr, flush=True)
                 r = bench.run_scenario(c, scenario)
                 results["runs"].append(r)
+                if "error" in r:
+                    print(f"[bench]   FAILED: {r['error']}", file=sys.stderr, flush=True)
+                    continue
                 brief = {k: r.get(k) for k in ("startup_ms", "final_after_last_rename_ms", "uploads",
                                                "rss_after_start_kib", "rss_after_kib")}
                 if "latency_ms" in r:
                     brief["p50"] = r["latency_ms"].get("p50")
                 if "idle" in r:
                     brief["idle"] = r["idle"]
+                if scenario == "stalled":
+                    brief.update({k: r.get(k) for k in ("ratio_p50", "ratio_p95", "stalled_connections")})
                 print(f"[bench]   {json.dumps(brief)}", file=sys.stderr, flush=True)
     finally:
         bench.stop_all()
@@ -770,12 +909,17 @@ def main():
     md = (f"Machine: {m['nproc']}× {m['cpu']}, Linux {m['kernel']}, {m['os']}; "
           f"load average at start {' '.join(m['loadavg_at_start'])}; {results['started']}.\n"
           f"Server: {results['s3']}. Payload {args.size} bytes per version.\n\n" + table)
+    errors = [f"{r['contender']}/{r['scenario']}: {r['error']}" for r in results["runs"] if "error" in r]
+    if errors:
+        md += "\nFailed:\n" + "".join(f"- {e}\n" for e in errors)
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(md)
     png = plot(results, args.out, contenders)
     if args.update_docs and png:
         shutil.copy(png, os.path.join(REPO, "docs/performance-latency.png"))
     print(md)
+    if errors:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
@@ -23,14 +25,32 @@ temp_dir::~temp_dir() {
     std::filesystem::remove_all(path_, ec);
 }
 
-s3_environment::s3_environment(bool tls) {
+s3_environment::s3_environment(bool tls) : tls_(tls), data_dir_(std::make_unique<temp_dir>()) {
     // One certificate folder per build tree: generating keys takes a while, the certs never change.
     tls_dir = std::string(SCB_TEST_BINARY_DIR) + "/test-certs";
+    start();
+}
+
+void s3_environment::start() {
     std::vector<std::string> argv = {SCB_NODE_EXECUTABLE, "--openssl-legacy-provider",
-                                     std::string(SCB_TEST_SUPPORT_DIR) + "/s3env.mjs"};
-    if (tls) {
+                                     std::string(SCB_TEST_SUPPORT_DIR) + "/s3env.mjs", "--data-dir",
+                                     data_dir_->path()};
+    if (tls_) {
         argv.push_back("--tls-dir");
         argv.push_back(tls_dir);
+    }
+    // First start: free ports (0). Restart: the ports of the first start.
+    const std::pair<const char*, int*> ports[] = {{"http", &http_port},
+                                                  {"https", &https_port},
+                                                  {"https_wronghost", &https_wronghost_port},
+                                                  {"https_unknownca", &https_unknownca_port},
+                                                  {"control", &control_port}};
+    for (const auto& [name, port] : ports) {
+        if (*port == 0) continue;
+        std::string option = std::string("--") + name + "-port";
+        std::replace(option.begin(), option.end(), '_', '-');
+        argv.push_back(option);
+        argv.push_back(std::to_string(*port));
     }
     proc_ = std::make_unique<child_process>(argv);
     auto line = proc_->read_stdout_line(std::chrono::seconds(60));
@@ -38,19 +58,36 @@ s3_environment::s3_environment(bool tls) {
         throw std::runtime_error("s3env.mjs did not start (did `npm ci --prefix test/support` run?): " +
                                  proc_->stderr_text());
     auto j = nlohmann::json::parse(*line);
-    http_port = j.at("http").get<int>();
-    control_port = j.at("control").get<int>();
-    if (tls) {
-        https_port = j.at("https").get<int>();
-        https_wronghost_port = j.at("https_wronghost").get<int>();
-        https_unknownca_port = j.at("https_unknownca").get<int>();
-        ca_file = j.at("ca").get<std::string>();
+    for (const auto& [name, port] : ports) {
+        if (j.at(name).is_null()) continue;  // no HTTPS fronts without TLS
+        const int got = j.at(name).get<int>();
+        if (*port != 0 && got != *port)
+            throw std::runtime_error(std::string("s3env.mjs restarted with another ") + name + " port");
+        *port = got;
     }
+    if (tls_) ca_file = j.at("ca").get<std::string>();
     bucket = j.at("buckets").at(0).get<std::string>();
     region = j.at("region").get<std::string>();
     access_key = j.at("access_key").get<std::string>();
     secret_key = j.at("secret_key").get<std::string>();
 }
+
+void s3_environment::stop() {
+    if (!proc_) return;
+    if (proc_->running()) {
+        ::kill(-proc_->pid(), SIGKILL);  // its process group: s3env.mjs runs in one of its own
+        proc_->signal(SIGKILL);
+    }
+    if (!proc_->wait(std::chrono::seconds(10))) throw std::runtime_error("s3env.mjs survived SIGKILL");
+    proc_.reset();
+}
+
+void s3_environment::restart() {
+    stop();
+    start();
+}
+
+bool s3_environment::running() const { return proc_ && proc_->running(); }
 
 nlohmann::json s3_environment::control(const std::string& method, const std::string& path, const std::string& body) {
     auto a = http_call(control_port, method, path, body);

@@ -3,11 +3,14 @@
 // prints one JSON line on stdout, and runs until stdin reaches EOF or SIGTERM/SIGINT.
 // Usage: node --openssl-legacy-provider test/support/s3env.mjs
 //          [--tls-dir DIR] [--bucket NAME]... [--region R] [--verbose] [--ignore-stdin]
+//          [--data-dir DIR] [--http-port N] [--https-port N] [--https-wronghost-port N]
+//          [--https-unknownca-port N] [--control-port N]
 import { spawn, execFile } from 'node:child_process';
+import net from 'node:net';
 import { createCipheriv } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -41,22 +44,47 @@ if (!haveDes()) {
 }
 
 function parseArgs(argv) {
-  const o = { tlsDir: null, buckets: [], region: 'us-east-1', verbose: false, ignoreStdin: false };
+  const o = { tlsDir: null, buckets: [], region: 'us-east-1', verbose: false, ignoreStdin: false, dataDir: null,
+    ports: { http: 0, https: 0, https_wronghost: 0, https_unknownca: 0, control: 0 } };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
       if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
       return argv[++i];
     };
+    const portOpt = /^--(http|https|https-wronghost|https-unknownca|control)-port$/.exec(a);
     if (a === '--tls-dir') o.tlsDir = resolve(val());
     else if (a === '--bucket') o.buckets.push(val());
     else if (a === '--region') o.region = val();
     else if (a === '--verbose') o.verbose = true;
     else if (a === '--ignore-stdin') o.ignoreStdin = true;
+    else if (a === '--data-dir') o.dataDir = resolve(val());
+    else if (portOpt) {
+      const n = Number(val());
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${a} needs a port number`);
+      o.ports[portOpt[1].replace('-', '_')] = n;
+    }
     else throw new Error(`unknown option ${a}`);
   }
   if (o.buckets.length === 0) o.buckets.push('scb-test');
   return o;
+}
+
+// front.mjs and control.mjs listen on port 0. To bind the ports we were asked for, substitute them,
+// in order, for the 0 of each listen() made while `start` runs. Node sets SO_REUSEADDR on
+// listening sockets, so a port freed by a killed s3env binds again at once.
+async function listenOn(ports, start) {
+  const queue = [...ports];
+  const orig = net.Server.prototype.listen;
+  net.Server.prototype.listen = function listen(port, ...rest) {
+    const want = queue.shift();
+    return orig.call(this, port === 0 && want ? want : port, ...rest);
+  };
+  try {
+    return await start();
+  } finally {
+    net.Server.prototype.listen = orig;
+  }
 }
 
 async function main() {
@@ -85,8 +113,14 @@ async function main() {
   watchParent(() => { err('parent went away; stopping'); shutdown(0); });
 
   try {
-    const dataDir = await mkdtemp(join(tmpdir(), 's3env-'));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    // A given --data-dir is the caller's: it keeps the objects for the next start.
+    let dataDir = opts.dataDir;
+    if (dataDir) {
+      await mkdir(dataDir, { recursive: true });
+    } else {
+      dataDir = await mkdtemp(join(tmpdir(), 's3env-'));
+      cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    }
 
     if (opts.tlsDir) {
       await new Promise((res, rej) => execFile('bash', [join(HERE, 'gen-certs.sh'), opts.tlsDir], (e, so, se) =>
@@ -109,13 +143,15 @@ async function main() {
       log: opts.verbose ? err : () => {}, warn: err,
     });
     cleanups.push(() => front.stop());
-    const ports = await front.start();
+    // front.start() listens in this order: http, then (with --tls-dir) the three HTTPS fronts.
+    const { ports: p } = opts;
+    const ports = await listenOn([p.http, p.https, p.https_wronghost, p.https_unknownca], () => front.start());
 
     const control = createControl({
       front, s3conn: { port: s3rverPort, region: opts.region, accessKey: ACCESS_KEY, secretKey: SECRET_KEY }, warn: err,
     });
     cleanups.push(() => control.stop());
-    await control.start();
+    await listenOn([p.control], () => control.start());
 
     process.stdout.write(`${JSON.stringify({
       s3rver: s3rverPort,
