@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -373,4 +374,265 @@ TEST_CASE("health: a file or spool detail from outside is one printable line of 
     auto spool_line = t.health(t0 + 2s, 1s).second;
     CHECK(spool_line.rfind("spool broken: bad\\x0d\\x0aspool", 0) == 0);
     CHECK(spool_line.size() < 512 + 100);
+}
+
+// ---- Several destinations -------------------------------------------------------------------------
+
+namespace {
+
+using result = std::pair<bool, std::string>;
+
+/// The value of the one sample line that starts with `series` followed by a space, or "absent".
+std::string value_of(const std::string& text, const std::string& series) {
+    for (const auto& l : lines(text))
+        if (l.rfind(series + " ", 0) == 0) return l.substr(series.size() + 1);
+    return "absent";
+}
+
+}  // namespace
+
+TEST_CASE("destinations: one failing is unhealthy after stale_after, naming only it", "[unit][health][destinations]") {
+    state s;
+    s.set_destinations({"s3", "b2"});
+    s.version_seen(sha_a, t0);
+    s.upload_succeeded("s3", sha_a, 100, 0.2s, t0 + 1s);
+    s.upload_failed("b2", "server_error", "PUT channel-a.backup: 503 SlowDown", t0 + 2s);
+    s.upload_failed("b2", "server_error", "PUT channel-a.backup: 503 SlowDown again", t0 + 62s);
+
+    CHECK_FALSE(s.all_current());
+    CHECK(s.health(t0 + 600s, 600s) == result{true, "ok"});
+    CHECK(s.health(t0 + 601s, 600s) ==
+          result{false, "destination b2: upload failing: PUT channel-a.backup: 503 SlowDown again "
+                        "(not in S3 for 601 s, stale after 600 s)"});
+    // Failing since the first failure in a row (t0 + 2 s), rounded down to whole minutes.
+    CHECK(s.status_line(t0 + 245s) == "1/2 destinations current; b2: server_error for 4m");
+
+    const auto text = s.render_prometheus(t0 + 601s);
+    CAPTURE(text);
+    CHECK(value_of(text, "scb_backup_destination_current{destination=\"s3\"}") == "1");
+    CHECK(value_of(text, "scb_backup_destination_current{destination=\"b2\"}") == "0");
+    CHECK(value_of(text, "scb_backup_destination_behind_seconds{destination=\"s3\"}") == "0");
+    CHECK(value_of(text, "scb_backup_destination_behind_seconds{destination=\"b2\"}") == "601");
+    CHECK(value_of(text, "scb_backup_upload_failing{destination=\"s3\"}") == "0");
+    CHECK(value_of(text, "scb_backup_upload_failing{destination=\"b2\"}") == "1");
+    CHECK(value_of(text, "scb_backup_oldest_unbacked_change_age_seconds") == "601");
+
+    // b2 takes it: everything current and healthy again.
+    s.upload_succeeded("b2", sha_a, 100, 3s, t0 + 700s);
+    CHECK(s.all_current());
+    CHECK(s.health(t0 + 5000s, 600s) == result{true, "ok"});
+    CHECK(s.status_line(t0 + 5000s) == "2/2 destinations current");
+    CHECK(value_of(s.render_prometheus(t0 + 701s), "scb_backup_destination_current{destination=\"b2\"}") == "1");
+}
+
+TEST_CASE("destinations: several behind are joined, each with its own age and reason", "[unit][health][destinations]") {
+    state s;
+    s.set_destinations({"s3", "b2", "minio"});
+    CHECK(s.all_current());  // nothing seen yet
+    CHECK(s.status_line(t0) == "3/3 destinations current");
+    s.version_seen(sha_a, t0);
+    s.upload_failed("s3", "timeout", "PUT channel-a.backup: timeout after 60000 ms", t0 + 1s);
+    s.upload_succeeded("minio", sha_a, 100, 0.1s, t0 + 2s);
+    s.version_seen(sha_b, t0 + 100s);
+    s.upload_succeeded("minio", sha_b, 100, 0.1s, t0 + 101s);
+
+    CHECK(s.health(t0 + 601s, 600s) ==
+          result{false, "destination s3: upload failing: PUT channel-a.backup: timeout after 60000 ms "
+                        "(not in S3 for 601 s, stale after 600 s); "
+                        "destination b2: newest version (sha256 ...bbbbbb) not in S3 after 601 s (stale after 600 s)"});
+    CHECK(s.status_line(t0 + 3725s) == "1/3 destinations current; s3: timeout for 1h; b2: behind for 1h");
+    CHECK(s.status_line(t0 + 45s) == "1/3 destinations current; s3: timeout for 44s; b2: behind for 45s");
+    CHECK(s.status_line(t0 - 10s) == "1/3 destinations current; s3: timeout for 0s; b2: behind for 0s");
+}
+
+TEST_CASE("destinations: confirming an older sha does not make a destination current", "[unit][health][destinations]") {
+    state s;
+    s.set_destinations({"s3", "b2"});
+    s.version_seen(sha_a, t0);
+    s.version_seen(sha_b, t0 + 10s);
+    s.upload_succeeded("s3", sha_b, 100, 0.1s, t0 + 11s);
+    s.upload_succeeded("b2", sha_a, 100, 0.1s, t0 + 12s);  // a superseded version
+    CHECK_FALSE(s.all_current());
+    CHECK(s.status_line(t0 + 70s) == "1/2 destinations current; b2: behind for 1m");
+    const auto text = s.render_prometheus(t0 + 70s);
+    CHECK(value_of(text, "scb_backup_destination_current{destination=\"b2\"}") == "0");
+    CHECK(value_of(text, "scb_backup_destination_behind_seconds{destination=\"b2\"}") == "70");
+    CHECK(s.health(t0 + 61s, 60s) ==
+          result{false, "destination b2: newest version (sha256 ...bbbbbb) not in S3 after 61 s (stale after 60 s)"});
+}
+
+TEST_CASE("destinations: version_seen keeps the older behind-since of a destination already behind",
+          "[unit][health][destinations]") {
+    state s;
+    s.set_destinations({"s3", "b2"});
+    s.version_seen(sha_a, t0);
+    s.upload_succeeded("s3", sha_a, 100, 0.1s, t0 + 10s);
+    s.version_seen(sha_b, t0 + 100s);  // s3 behind from now on; b2 still since t0
+    const auto text = s.render_prometheus(t0 + 150s);
+    CAPTURE(text);
+    CHECK(value_of(text, "scb_backup_destination_behind_seconds{destination=\"s3\"}") == "50");
+    CHECK(value_of(text, "scb_backup_destination_behind_seconds{destination=\"b2\"}") == "150");
+    CHECK(value_of(text, "scb_backup_oldest_unbacked_change_age_seconds") == "150");
+    CHECK(s.health(t0 + 120s, 100s) ==
+          result{false, "destination b2: newest version (sha256 ...bbbbbb) not in S3 after 120 s (stale after 100 s)"});
+}
+
+TEST_CASE("destinations: the newest version seen again leaves a destination that has it current",
+          "[unit][health][destinations]") {
+    state s;
+    s.set_destinations({"s3", "b2"});
+    s.version_seen(sha_a, t0);
+    s.upload_succeeded("s3", sha_a, 100, 0.1s, t0 + 1s);
+    s.version_seen(sha_a, t0 + 50s);
+    CHECK(s.status_line(t0 + 60s) == "1/2 destinations current; b2: behind for 1m");
+    // A, B, A: the first A confirmed is no longer the newest state; A waits for its own upload.
+    s.version_seen(sha_b, t0 + 100s);
+    s.upload_succeeded("s3", sha_b, 100, 0.1s, t0 + 101s);
+    s.version_seen(sha_a, t0 + 200s);
+    CHECK(value_of(s.render_prometheus(t0 + 205s), "scb_backup_destination_behind_seconds{destination=\"s3\"}") == "5");
+}
+
+TEST_CASE("destinations: per-destination metrics carry the label, global ones do not", "[unit][health][destinations]") {
+    state s;
+    s.set_destinations({"s3", "b2"});
+    s.version_seen(sha_a, t0);
+    s.upload_succeeded("s3", sha_a, 1000, 0.3s, t0 + 5s);
+    s.upload_failed("b2", "timeout", "x", t0 + 6s);
+    s.upload_failed("b2", "access_denied", "y", t0 + 7s);
+    s.set_pending_spool_files(2);
+    const auto text = s.render_prometheus(t0 + 10s);
+    CAPTURE(text);
+    CHECK(has_line(text, "scb_backup_versions_seen_total 1"));
+    CHECK(has_line(text, "scb_backup_uploads_succeeded_total{destination=\"s3\"} 1"));
+    CHECK(has_line(text, "scb_backup_uploads_succeeded_total{destination=\"b2\"} 0"));
+    CHECK(has_line(text, "scb_backup_uploads_failed_total{destination=\"b2\",code=\"access_denied\"} 1"));
+    CHECK(has_line(text, "scb_backup_uploads_failed_total{destination=\"b2\",code=\"timeout\"} 1"));
+    CHECK(has_line(text, "scb_backup_uploaded_bytes_total{destination=\"s3\"} 1000"));
+    CHECK(has_line(text, "scb_backup_uploaded_bytes_total{destination=\"b2\"} 0"));
+    CHECK(has_line(text, "scb_backup_upload_duration_seconds_bucket{destination=\"s3\",le=\"0.25\"} 0"));
+    CHECK(has_line(text, "scb_backup_upload_duration_seconds_bucket{destination=\"s3\",le=\"0.5\"} 1"));
+    CHECK(has_line(text, "scb_backup_upload_duration_seconds_bucket{destination=\"s3\",le=\"+Inf\"} 1"));
+    CHECK(has_line(text, "scb_backup_upload_duration_seconds_bucket{destination=\"b2\",le=\"+Inf\"} 0"));
+    CHECK(has_line(text, "scb_backup_upload_duration_seconds_count{destination=\"s3\"} 1"));
+    CHECK(has_line(text, "scb_backup_upload_duration_seconds_sum{destination=\"b2\"} 0"));
+    CHECK(has_line(text, "scb_backup_last_success_timestamp_seconds{destination=\"s3\"} 1700000005"));
+    CHECK(has_line(text, "scb_backup_last_success_timestamp_seconds{destination=\"b2\"} 0"));
+    CHECK(has_line(text, "scb_backup_pending_spool_files 2"));
+    CHECK(has_line(text, "scb_backup_oldest_unbacked_change_age_seconds 10"));
+    CHECK(has_line(text, "scb_backup_file_state{reason=\"ok\"} 1"));
+    CHECK(has_line(text, "scb_backup_spool_ok 1"));
+
+    // Each family declared once, before its samples; every per-destination sample is labelled.
+    std::vector<std::string> declared;
+    for (const auto& l : lines(text)) {
+        if (l.rfind("# TYPE scb_backup_", 0) == 0) {
+            const auto family = l.substr(7, l.find(' ', 7) - 7);
+            CHECK(std::find(declared.begin(), declared.end(), family) == declared.end());
+            declared.push_back(family);
+            continue;
+        }
+        if (l.empty() || l[0] == '#') continue;
+        REQUIRE_FALSE(declared.empty());
+        CHECK(l.rfind(declared.back(), 0) == 0);
+        const bool global = declared.back() == "scb_backup_build_info" || declared.back() == "scb_backup_versions_seen_total" ||
+                            declared.back() == "scb_backup_pending_spool_files" ||
+                            declared.back() == "scb_backup_oldest_unbacked_change_age_seconds" ||
+                            declared.back() == "scb_backup_file_state" || declared.back() == "scb_backup_spool_ok";
+        CAPTURE(l);
+        CHECK((l.find("destination=\"") != std::string::npos) == !global);
+    }
+}
+
+TEST_CASE("destinations: a destination name is escaped in labels and printable in lines", "[unit][health][destinations]") {
+    state s;
+    s.set_destinations({"we\"ird\\dest\n", "ok"});
+    s.version_seen(sha_a, t0);
+    s.upload_failed("we\"ird\\dest\n", "timeout", "x", t0);
+    s.upload_succeeded("ok", sha_a, 1, 0.1s, t0);
+    const auto text = s.render_prometheus(t0);
+    CAPTURE(text);
+    CHECK(has_line(text, "scb_backup_uploads_failed_total{destination=\"we\\\"ird\\\\dest\\n\",code=\"timeout\"} 1"));
+    CHECK(has_line(text, "scb_backup_destination_current{destination=\"we\\\"ird\\\\dest\\n\"} 0"));
+    CHECK(s.status_line(t0) == "1/2 destinations current; we\"ird\\dest\\x0a: timeout for 0s");
+    CHECK(s.health(t0 + 2s, 1s).second == "destination we\"ird\\dest\\x0a: upload failing: x (not in S3 for 2 s, stale after 1 s)");
+}
+
+TEST_CASE("destinations: a file problem concerns them all: one line", "[unit][health][destinations]") {
+    state s;
+    s.set_destinations({"s3", "b2"});
+    s.version_seen(sha_a, t0);
+    s.upload_succeeded("s3", sha_a, 100, 0.1s, t0 + 1s);
+    s.upload_succeeded("b2", sha_a, 100, 0.1s, t0 + 1s);
+    s.file_state(file_condition::missing, "/lnd/channel.backup: No such file or directory", t0 + 10s);
+    CHECK(s.all_current());  // they have every version seen; the file is a global matter
+    CHECK(s.health(t0 + 71s, 60s) ==
+          result{false, "channel.backup missing: /lnd/channel.backup: No such file or directory "
+                        "(not in S3 for 61 s, stale after 60 s)"});
+    CHECK(value_of(s.render_prometheus(t0 + 71s), "scb_backup_oldest_unbacked_change_age_seconds") == "61");
+}
+
+TEST_CASE("destinations: a name not set is ignored, a name given twice counts once", "[unit][health][destinations]") {
+    state s;
+    s.set_destinations({"s3", "b2", "s3"});
+    s.version_seen(sha_a, t0);
+    s.upload_succeeded("nope", sha_a, 100, 0.1s, t0);
+    s.upload_failed("nope", "timeout", "x", t0);
+    CHECK(s.status_line(t0 + 1s) == "0/2 destinations current; s3: behind for 1s; b2: behind for 1s");
+    const auto text = s.render_prometheus(t0);
+    CHECK(text.find("nope") == std::string::npos);
+    CHECK(has_line(text, "scb_backup_uploads_succeeded_total{destination=\"s3\"} 0"));
+}
+
+TEST_CASE("destinations: the overloads without a destination mean the first one", "[unit][health][destinations]") {
+    state s;
+    s.set_destinations({"s3", "b2"});
+    s.version_seen(sha_a, t0);
+    s.upload_succeeded(sha_a, 100, 0.1s, t0 + 1s);
+    s.upload_failed("timeout", "PUT x: timeout");
+    const auto text = s.render_prometheus(t0 + 2s);
+    CHECK(has_line(text, "scb_backup_uploads_succeeded_total{destination=\"s3\"} 1"));
+    CHECK(has_line(text, "scb_backup_uploads_failed_total{destination=\"s3\",code=\"timeout\"} 1"));
+    CHECK(has_line(text, "scb_backup_destination_current{destination=\"s3\"} 1"));
+    // No time of the failure known: the status line has only "behind" times to give, and s3 is current.
+    CHECK(s.status_line(t0 + 120s) == "1/2 destinations current; b2: behind for 2m");
+}
+
+TEST_CASE("destinations: one destination renders and words everything as before", "[unit][health][destinations]") {
+    // The same story told to the default state, and to one unnamed destination set explicitly.
+    const auto story = [](state& s, bool by_name) {
+        s.version_seen(sha_a, t0);
+        if (by_name) s.upload_failed("", "server_error", "PUT channel-a.backup: 503 SlowDown", t0 + 1s);
+        else s.upload_failed("server_error", "PUT channel-a.backup: 503 SlowDown");
+        if (by_name) s.upload_succeeded("", sha_a, 1000, 0.3s, t0 + 5s);
+        else s.upload_succeeded(sha_a, 1000, 0.3s, t0 + 5s);
+        s.version_seen(sha_b, t0 + 10s);
+        if (by_name) s.upload_failed("", "timeout", "PUT channel-b.backup: timeout", t0 + 11s);
+        else s.upload_failed("timeout", "PUT channel-b.backup: timeout");
+        s.set_pending_spool_files(1);
+    };
+    state before;
+    story(before, false);
+    for (const std::vector<std::string>& names : {std::vector<std::string>{}, std::vector<std::string>{""}}) {
+        state now;
+        now.set_destinations(names);
+        story(now, true);
+        CHECK(now.render_prometheus(t0 + 700s) == before.render_prometheus(t0 + 700s));
+        CHECK(now.health(t0 + 700s, 600s) == before.health(t0 + 700s, 600s));
+        CHECK(now.status_line(t0 + 700s).empty());
+        CHECK_FALSE(now.all_current());
+    }
+    CHECK(before.health(t0 + 700s, 600s) ==
+          result{false, "upload failing: PUT channel-b.backup: timeout (not in S3 for 690 s, stale after 600 s)"});
+    const auto text = before.render_prometheus(t0 + 700s);
+    CHECK(text.find("destination") == std::string::npos);
+    CHECK(has_line(text, "scb_backup_uploads_failed_total{code=\"timeout\"} 1"));
+
+    // One named destination: the same lines, with the label; no STATUS= wording of its own.
+    state named;
+    named.set_destinations({"s3"});
+    story(named, false);
+    CHECK(named.health(t0 + 700s, 600s) == before.health(t0 + 700s, 600s));
+    CHECK(named.status_line(t0 + 700s).empty());
+    CHECK(has_line(named.render_prometheus(t0 + 700s), "scb_backup_uploads_failed_total{destination=\"s3\",code=\"timeout\"} 1"));
+    CHECK(has_line(named.render_prometheus(t0 + 700s), "scb_backup_destination_current{destination=\"s3\"} 0"));
 }
