@@ -4,6 +4,7 @@
 #include "config/env_file.hpp"
 #include "config/listen_address.hpp"
 #include "http/url.hpp"
+#include "logging/escape.hpp"
 
 #include <boost/program_options.hpp>
 
@@ -100,20 +101,6 @@ std::chrono::milliseconds positive_duration(const std::string& v) {
     auto d = parse_duration(v);
     if (d <= 0ms) throw std::invalid_argument("must be more than zero");
     return d;
-}
-
-/// A prefix S3 stores as meant: no leading '/' (S3 then answers with a confusing 404), at most 512
-/// bytes (keys are at most 1024), no "." or ".." segment (tools that map keys to paths trip on them).
-void check_prefix(const std::string& p) {
-    if (!p.empty() && p[0] == '/') throw std::invalid_argument("must not start with '/' (write 'node1/', not '/node1/')");
-    if (p.size() > 512) throw std::invalid_argument("is longer than 512 bytes");
-    for (std::size_t start = 0; start <= p.size();) {
-        const auto end = std::min(p.find('/', start), p.size());
-        const auto segment = std::string_view(p).substr(start, end - start);
-        if (segment == "." || segment == "..")
-            throw std::invalid_argument("must not have a '.' or '..' segment (S3 keys are not paths)");
-        start = end + 1;
-    }
 }
 
 const std::vector<option_spec>& specs() {
@@ -233,6 +220,9 @@ const std::vector<option_spec>& specs() {
     return table;
 }
 
+/// Not in specs(): a list, and --destination is repeatable (the flags replace the variable).
+constexpr const char* destinations_env = "SCB_DESTINATIONS";
+
 std::string naming(const option_spec& o) {
     std::string n = std::string(o.env) + " / --" + o.flag;
     if (o.env2) n = std::string(o.env) + " (or " + o.env2 + ") / --" + o.flag;
@@ -263,15 +253,19 @@ std::string unknown_setting(const std::string& name) {
     if (!ours) return {};
     std::string closest;
     std::size_t best = std::string::npos;
-    for (const auto& o : specs())
-        for (const char* known : {o.env, o.env2}) {
-            if (!known) continue;
-            if (name == known) return {};
-            if (const auto d = edit_distance(name, known); d < best) {
-                best = d;
-                closest = known;
-            }
+    auto consider = [&](const char* known) {
+        if (!known) return false;
+        if (name == known) return true;
+        if (const auto d = edit_distance(name, known); d < best) {
+            best = d;
+            closest = known;
         }
+        return false;
+    };
+    if (consider(destinations_env)) return {};
+    for (const auto& o : specs())
+        for (const char* known : {o.env, o.env2})
+            if (consider(known)) return {};
     return name + " is not a setting; did you mean " + closest + "?";
 }
 
@@ -307,14 +301,112 @@ std::string help_text() {
         if (o.env2) os << ", " << o.env2;
         os << "; default " << o.default_text << "\n";
     }
-    os << "  --env-file PATH       read KEY=VALUE settings from a file (systemd EnvironmentFile format)\n"
+    os << "  --destination URL     one more place for every version (repeatable; replaces SCB_DESTINATIONS)\n"
+          "                        SCB_DESTINATIONS (URLs separated by blanks or newlines); default none\n"
+          "  --env-file PATH       read KEY=VALUE settings from a file (systemd EnvironmentFile format)\n"
           "  --help, --version\n\n"
           "Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, else the shared\n"
-          "credentials file. They are never taken from flags, which other users can see in ps.\n";
+          "credentials file. They are never taken from flags, which other users can see in ps.\n\n"
+          "Destinations: S3_BUCKET_NAME (with the settings above) is one; SCB_DESTINATIONS or --destination\n"
+          "add more, each getting every version. S3_BUCKET_NAME is optional when they are set. Two forms:\n"
+          "  s3://BUCKET/PREFIX?endpoint=URL&region=R&profile=P&addressing=auto|path|virtual\n"
+          "      &checksum=both|md5|sha256|none&sse=AES256|aws:kms&sse-kms-key-id=K&storage-class=C\n"
+          "      &object-lock-mode=GOVERNANCE|COMPLIANCE&object-lock-days=N&ca-bundle=PATH&name=N\n"
+          "      every parameter optional, defaulting to the global setting (profile: the global\n"
+          "      credentials); an empty value (sse=) turns a global one off; values percent-decoded\n"
+          "  file:///ABSOLUTE/FOLDER/[?name=N]   a local folder, e.g. a USB disk (must exist at run time)\n"
+          "  Names (logs, metrics, list/restore/verify --destination NAME): name=, else the bucket or the\n"
+          "  folder's last part, made unique with -2, -3. Example, AWS plus Backblaze B2 plus a USB disk:\n"
+          "    S3_BUCKET_NAME=my-aws-bucket\n"
+          "    SCB_DESTINATIONS=\"s3://my-b2-bucket/node1/?endpoint=https://s3.us-west-004.backblazeb2.com"
+          "&region=us-west-004&profile=b2&name=b2 file:///mnt/usb/scb/\"\n"
+          "  list, restore and verify take --destination NAME to read from that one.\n";
     return os.str();
 }
 
 namespace {
+
+/// settings::destinations and pick_destination from S3_BUCKET_NAME and the global settings, then
+/// `flags` (--destination, which replace SCB_DESTINATIONS) or `variable` (SCB_DESTINATIONS).
+void build_destinations(parse_result& out, const std::vector<std::string>& flags, const std::string& variable) {
+    settings& s = out.values;
+    std::vector<std::pair<std::string, std::string>> urls;  // origin, URL
+    for (std::size_t i = 0; i < flags.size(); ++i) {
+        const std::string& value = flags[i];
+        if (value.empty()) throw usage_error("--destination #" + std::to_string(i + 1) + " is empty (see --help, Destinations)");
+        if (value.find("://") != std::string::npos) {
+            urls.emplace_back("--destination #" + std::to_string(i + 1), value);
+            continue;
+        }
+        if (!is_restore_command(s.cmd))
+            throw usage_error(logging::printable(
+                "--destination #" + std::to_string(i + 1) + " '" + value +
+                "' is not a URL: write s3://BUCKET/PREFIX?… or file:///ABSOLUTE/FOLDER/ (a NAME picks one "
+                "configured destination only for list, restore and verify; see --help)"));
+        if (!s.pick_destination.empty())
+            throw usage_error(logging::printable("--destination '" + s.pick_destination + "' and '" + value +
+                                                 "': list, restore and verify read from one destination; give one NAME"));
+        s.pick_destination = value;
+    }
+    if (urls.empty()) {
+        const auto listed = split_destinations(variable);
+        for (std::size_t i = 0; i < listed.size(); ++i)
+            urls.emplace_back(std::string(destinations_env) + " #" + std::to_string(i + 1), listed[i]);
+    }
+    if (s.bucket.empty() && urls.empty())
+        throw usage_error("no destination (no bucket): set S3_BUCKET_NAME (or --bucket), or SCB_DESTINATIONS (or --destination)");
+
+    s.destinations.clear();
+    if (!s.bucket.empty()) {
+        try {
+            (void)s3::resolve_endpoint(s.endpoint, s.bucket);
+        } catch (const s3::endpoint_error& e) {
+            const bool bucket_problem = s3::bucket_name_problem(s.bucket).has_value();
+            throw usage_error(std::string(e.what()) +
+                              (bucket_problem ? " (S3_BUCKET_NAME / --bucket)" : " (AWS_ENDPOINT_URL_S3 / --endpoint)"));
+        }
+        if (s.endpoint.region.empty()) throw usage_error("empty region (AWS_REGION / --region)");
+        if (auto problem = s3::object_options_problem(s.object)) throw usage_error(*problem);
+        destination d;
+        d.kind = destination_kind::s3;
+        d.bucket = s.bucket;
+        d.prefix = s.prefix;
+        d.endpoint = s.endpoint;
+        d.ca_bundle = s.ca_bundle;
+        d.object = s.object;
+        d.origin = "S3_BUCKET_NAME";  // named after the bucket by assign_names
+        s.destinations.push_back(std::move(d));
+        if (!s.prefix.empty() && s.prefix.back() != '/')
+            out.warnings.push_back("S3_BACKUP_PREFIX / --prefix '" + s.prefix + "' does not end in '/': keys become '" +
+                                   s.prefix + "channel-…'; add a '/' if it names a folder");
+    }
+    const destination_defaults defaults{s.prefix, s.endpoint, s.ca_bundle, s.object};
+    try {
+        for (const auto& [origin, url] : urls) s.destinations.push_back(parse_destination(url, defaults, origin));
+        assign_names(s.destinations);
+    } catch (const destination_error& e) {
+        throw usage_error(e.what());
+    }
+    for (const auto& d : s.destinations) {
+        // The global prefix was warned about above (when a bucket is set); each other one here.
+        if (d.kind != destination_kind::s3 || d.origin == "S3_BUCKET_NAME" || d.prefix.empty() || d.prefix.back() == '/')
+            continue;
+        if (!s.bucket.empty() && d.prefix == s.prefix) continue;
+        out.warnings.push_back(logging::printable(d.origin + " (" + d.name + "): prefix '" + d.prefix +
+                                                  "' does not end in '/': keys become '" + d.prefix +
+                                                  "channel-…'; add a '/' if it names a folder"));
+    }
+    if (!s.pick_destination.empty()) {
+        const bool known = std::any_of(s.destinations.begin(), s.destinations.end(),
+                                       [&](const destination& d) { return d.name == s.pick_destination; });
+        if (!known) {
+            std::string names;
+            for (const auto& d : s.destinations) names += (names.empty() ? "" : ", ") + d.name;
+            throw usage_error(logging::printable("--destination '" + s.pick_destination +
+                                                 "' names no configured destination; known: " + names));
+        }
+    }
+}
 
 /// parse() itself; `out` is filled as it goes, so the warnings found before a usage error survive it.
 void parse_into(parse_result& out, int argc, const char* const argv[], const s3::env_lookup& env,
@@ -324,6 +416,7 @@ void parse_into(parse_result& out, int argc, const char* const argv[], const s3:
     // list / restore / verify (lib/restore)
     desc.add_options()("key", po::value<std::string>())("output", po::value<std::string>())("force", "")("json", "");
     for (const auto& o : specs()) desc.add_options()(o.flag, po::value<std::string>());
+    desc.add_options()("destination", po::value<std::vector<std::string>>()->composing());
     po::options_description hidden;
     hidden.add_options()("command", po::value<std::string>());
     po::options_description all;
@@ -416,16 +509,8 @@ void parse_into(parse_result& out, int argc, const char* const argv[], const s3:
         if (auto state = env("STATE_DIRECTORY")) s.spool_dir = *state;
         else s.spool_dir = home(env) + "/.local/state/scb-backup";
     }
-    if (s.bucket.empty()) throw usage_error("no bucket: set S3_BUCKET_NAME or --bucket");
-    try {
-        (void)s3::resolve_endpoint(s.endpoint, s.bucket);
-    } catch (const s3::endpoint_error& e) {
-        const bool bucket_problem = s3::bucket_name_problem(s.bucket).has_value();
-        throw usage_error(std::string(e.what()) +
-                          (bucket_problem ? " (S3_BUCKET_NAME / --bucket)" : " (AWS_ENDPOINT_URL_S3 / --endpoint)"));
-    }
-    if (s.endpoint.region.empty()) throw usage_error("empty region (AWS_REGION / --region)");
-    if (auto problem = s3::object_options_problem(s.object)) throw usage_error(*problem);
+    const auto flags = vm.count("destination") ? vm["destination"].as<std::vector<std::string>>() : std::vector<std::string>{};
+    build_destinations(out, flags, lookup(destinations_env).value_or(""));
     if (!s.heartbeat_url.empty()) {
         // Never quoted: for healthchecks.io the path is the whole secret.
         auto url = http::parse_url(s.heartbeat_url);
@@ -437,9 +522,6 @@ void parse_into(parse_result& out, int argc, const char* const argv[], const s3:
     if (s.max_size < 45) throw usage_error("SCB_MAX_SIZE / --max-size is below 45 bytes, lnd's smallest backup");
     if (!s.file.has_filename())
         throw usage_error("MONITOR_FILE_PATH / --file must name a file, not a folder");
-    if (!s.prefix.empty() && s.prefix.back() != '/')
-        out.warnings.push_back("S3_BACKUP_PREFIX / --prefix '" + s.prefix + "' does not end in '/': keys become '" +
-                               s.prefix + "channel-…'; add a '/' if it names a folder");
     s.env_file_vars = std::move(file_vars);
 }
 
@@ -469,10 +551,15 @@ std::vector<std::string> environment_names() {
 
 std::string describe(const settings& s) {
     std::ostringstream os;
-    os << "file=" << s.file.string() << " spool=" << s.spool_dir.string() << " bucket=" << s.bucket
+    os << "file=" << s.file.string() << " spool=" << s.spool_dir.string() << " bucket=" << (s.bucket.empty() ? "\"\"" : s.bucket)
        << " prefix=" << (s.prefix.empty() ? "\"\"" : s.prefix) << " region=" << s.endpoint.region
        << " endpoint=" << (s.endpoint.url.empty() ? "aws" : http::redacted(s.endpoint.url));
     if (!s.ca_bundle.empty()) os << " ca-bundle=" << s.ca_bundle;
+    if (!s.destinations.empty()) {
+        os << " destinations=";
+        for (std::size_t i = 0; i < s.destinations.size(); ++i)
+            os << (i ? "," : "") << s.destinations[i].name << "=" << s.destinations[i].where();
+    }
     os << " reconcile=" << format_duration(s.reconcile_interval) << " retry=" << format_duration(s.retry_min) << ".."
        << format_duration(s.retry_max) << " spool-max-files=" << s.spool_max_files;
     return os.str();

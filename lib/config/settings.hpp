@@ -1,5 +1,6 @@
 #pragma once
 // Every setting of the daemon, with its default; filled from flags, the environment and an env file.
+#include "config/destinations.hpp"
 #include "logging/logger.hpp"
 #include "s3/client.hpp"
 #include "s3/credentials.hpp"
@@ -46,6 +47,10 @@ struct settings {
     logging::level log_level = logging::level::info;
     std::string listen;                                   // SCB_LISTEN / --listen; empty: no health endpoint
     std::chrono::seconds stale_after{std::chrono::minutes(5)};  // SCB_STALE_AFTER / --stale-after
+    // Where versions go, in order: the S3_BUCKET_NAME one (when a bucket is set) built from the
+    // global settings above, then each of SCB_DESTINATIONS / --destination. Never empty after parse()
+    // (except for healthcheck); names are unique (assign_names).
+    std::vector<destination> destinations;
     std::string env_file;
     std::map<std::string, std::string> env_file_vars;  // feeds the credential lookup, behind the real environment
 
@@ -54,6 +59,7 @@ struct settings {
     std::filesystem::path output;     // restore --output (required)
     bool force = false;               // restore --force: replace an existing --output
     bool json = false;                // list --json
+    std::string pick_destination;     // list/restore/verify --destination NAME: the one destination to use ("" = not chosen)
 };
 
 /// The real environment first, then the env file's variables.

@@ -423,7 +423,7 @@ TEST_CASE("Each bad setting exits 64 with one line naming the variable and the f
         {{"--log-level", "chatty"}, {}, "SCB_LOG_LEVEL / --log-level"},
         {{"--no-such-option"}, {}, "no-such-option"},
         {{"--env-file", "/nonexistent/scb.env"}, {}, "--env-file"},
-        {{}, {"S3_BUCKET_NAME="}, "S3_BUCKET_NAME or --bucket"},
+        {{}, {"S3_BUCKET_NAME="}, "S3_BUCKET_NAME (or --bucket)"},
         {{}, {"AWS_SECRET_ACCESS_KEY="}, "AWS_SECRET_ACCESS_KEY is not set"},
         {{"--spool-dir", "/proc/scb-cannot-create"}, {}, "--spool-dir"},
     };
