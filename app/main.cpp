@@ -4,6 +4,8 @@
 #include "backup/exit_codes.hpp"
 #include "config/listen_address.hpp"
 #include "config/settings.hpp"
+#include "destination/folder_target.hpp"
+#include "destination/s3_target.hpp"
 #include "health/http_server.hpp"
 #include "health/metrics.hpp"
 #include "health/probe.hpp"
@@ -36,30 +38,66 @@ int fail(int code, const std::string& line) {
     return code;
 }
 
-/// The S3 client every command uses: the credential chain (environment, shared file, container
-/// endpoint, then EC2 instance metadata, the last never with a custom endpoint: probing it off AWS
-/// costs seconds), the endpoint and the TLS context. No network I/O yet. Logs one line and returns
-/// false for a bad setting.
-bool make_client(boost::asio::io_context& ioc, const config::settings& s, std::optional<s3::client>& client,
-                 std::string& credentials_source) {
-    try {
-        s3::chain_options chain;
-        chain.files = s.credentials;
-        chain.custom_endpoint = !s.endpoint.url.empty();
-        chain.metadata.ca_bundle = s.ca_bundle;
-        auto creds = s3::make_credentials_chain(ioc.get_executor(),
-                                                config::layered_env(s3::process_environment(), s.env_file_vars), chain);
-        s3::client_options client_opts;
-        client_opts.io = s.io;
-        client_opts.ca_bundle = s.ca_bundle;
-        client_opts.max_object_size = s.max_size;  // a restore reads any version the daemon accepted
-        client.emplace(ioc.get_executor(), s3::resolve_endpoint(s.endpoint, s.bucket), creds.provider, client_opts);
-        credentials_source = creds.source;
-        return true;
-    } catch (const std::exception& e) {  // credentials_error, a bad CA bundle, no TLS context
-        fail(exit_code::usage, e.what());
-        return false;
+/// The credentials of one S3 destination: its own profile of the shared credentials file (profile=
+/// in its URL), else the global chain (environment, shared file, container endpoint, then EC2
+/// instance metadata, the last never with a custom endpoint: probing it off AWS costs seconds).
+s3::credentials_chain credentials_for(boost::asio::io_context& ioc, const config::settings& s,
+                                      const config::destination& d) {
+    const auto env = config::layered_env(s3::process_environment(), s.env_file_vars);
+    if (!d.profile.empty()) {
+        // The profile names this destination's keys: the global ones (AWS_ACCESS_KEY_ID…) are another
+        // account's, so they must not win here.
+        s3::env_lookup without_keys = [env](const std::string& name) -> std::optional<std::string> {
+            if (name == "AWS_ACCESS_KEY_ID" || name == "AWS_SECRET_ACCESS_KEY" || name == "AWS_SESSION_TOKEN" ||
+                name == "AWS_PROFILE")
+                return std::nullopt;
+            return env(name);
+        };
+        auto found = s3::load_static_credentials(without_keys, {d.profile, s.credentials.credentials_file});
+        return {std::make_shared<s3::static_credentials>(found.creds), found.source};
     }
+    s3::chain_options chain;
+    chain.files = s.credentials;
+    chain.custom_endpoint = !d.endpoint.url.empty();
+    chain.metadata.ca_bundle = d.ca_bundle;
+    return s3::make_credentials_chain(ioc.get_executor(), env, chain);
+}
+
+/// Every destination's target (and the S3 clients behind them). No network I/O yet. Logs one line
+/// naming the destination and returns false for a bad setting (credentials, CA bundle).
+struct destinations {
+    std::vector<std::unique_ptr<s3::client>> clients;
+    std::vector<std::unique_ptr<destination::target>> owned;
+    std::vector<destination::target*> targets;
+    std::vector<std::string> sources;  // " s3=… credentials=…" for the start-up line, by destination
+};
+
+bool make_destinations(boost::asio::io_context& ioc, const config::settings& s, destinations& out) {
+    for (const auto& d : s.destinations) {
+        try {
+            if (d.kind == config::destination_kind::folder) {
+                out.owned.push_back(
+                    std::make_unique<destination::folder_target>(ioc.get_executor(), d.name, d.folder, s.max_size));
+                out.sources.push_back("");
+            } else {
+                auto creds = credentials_for(ioc, s, d);
+                s3::client_options client_opts;
+                client_opts.io = s.io;
+                client_opts.ca_bundle = d.ca_bundle;
+                client_opts.max_object_size = s.max_size;  // a restore reads any version the daemon accepted
+                out.clients.push_back(std::make_unique<s3::client>(
+                    ioc.get_executor(), s3::resolve_endpoint(d.endpoint, d.bucket), creds.provider, client_opts));
+                out.owned.push_back(std::make_unique<destination::s3_target>(d.name, d.bucket, d.prefix, d.object,
+                                                                             *out.clients.back()));
+                out.sources.push_back(" s3=" + out.clients.back()->where().origin() + " credentials=" + creds.source);
+            }
+            out.targets.push_back(out.owned.back().get());
+        } catch (const std::exception& e) {  // credentials_error, a bad CA bundle, no TLS context
+            fail(exit_code::usage, s.destinations.size() > 1 ? "destination " + d.name + ": " + e.what() : e.what());
+            return false;
+        }
+    }
+    return true;
 }
 
 /// Runs one command coroutine to its end; an escaping exception is a bug: exit 70 with one line.
@@ -80,13 +118,14 @@ int run_to_exit_code(boost::asio::io_context& ioc, boost::asio::awaitable<int> w
 
 int run_restore_command(const config::settings& s) {
     boost::asio::io_context ioc(1);
-    std::optional<s3::client> client;
-    std::string source;
-    if (!make_client(ioc, s, client, source)) return exit_code::usage;
-    logging::debug("credentials=", source, " s3=", client->where().origin());
+    destinations dests;
+    if (!make_destinations(ioc, s, dests)) return exit_code::usage;
+    for (std::size_t i = 0; i < dests.targets.size(); ++i)
+        logging::debug("destination ", dests.targets[i]->name(), dests.sources[i]);
+    auto targets = dests.targets;
+    if (!s.pick_destination.empty())  // --destination NAME: that one alone (settings checked the name)
+        std::erase_if(targets, [&](const destination::target* t) { return t->name() != s.pick_destination; });
     restore::command_options o;
-    o.bucket = s.bucket;
-    o.prefix = s.prefix;
     o.key = s.restore_key;
     o.output = s.output;
     o.force = s.force;
@@ -96,14 +135,13 @@ int run_restore_command(const config::settings& s) {
     const auto which = s.cmd == config::command::list      ? restore::command_kind::list
                        : s.cmd == config::command::restore ? restore::command_kind::restore
                                                            : restore::command_kind::verify;
-    return run_to_exit_code(ioc, restore::run(*client, which, o));
+    return run_to_exit_code(ioc, restore::run(targets, which, o));
 }
 
 int run_service(const config::settings& s) {
     boost::asio::io_context ioc(1);
-    std::optional<s3::client> client;
-    std::string source;
-    if (!make_client(ioc, s, client, source)) return exit_code::usage;
+    destinations dests;
+    if (!make_destinations(ioc, s, dests)) return exit_code::usage;
     // The spool belongs to one process (a lock file in it). `run` needs it; `once` beside a running
     // daemon uploads from memory and leaves the copy to that daemon, which watches the same file.
     std::optional<spool::spool> store;
@@ -116,9 +154,12 @@ int run_service(const config::settings& s) {
     } catch (const spool::spool_error& e) {
         return fail(exit_code::usage, std::string(e.what()) + " (BACKUP_DIRECTORY / --spool-dir)");
     }
-    const auto& endpoint = client->where();
+    const bool several = dests.targets.size() > 1;
     logging::info("scb-backup " SCB_VERSION " ", s.cmd == config::command::once ? "once" : "starting", ": ",
-                  config::describe(s), " s3=", endpoint.origin(), " credentials=", source);
+                  config::describe(s), several ? std::string() : dests.sources.front());
+    if (several)
+        for (std::size_t i = 0; i < dests.targets.size(); ++i)
+            logging::info("destination ", dests.targets[i]->name(), ": ", dests.targets[i]->where(), dests.sources[i]);
 
     health::state metrics;
     auto notifier = notify::notifier::from_environment();
@@ -140,8 +181,6 @@ int run_service(const config::settings& s) {
     opts.max_size = s.max_size;
     opts.reconcile_interval = s.reconcile_interval;
     opts.stale_after = s.stale_after;
-    opts.upload.prefix = s.prefix;
-    opts.upload.object = s.object;
     opts.upload.latest_key = s.latest_key;
     std::optional<heartbeat::pinger> pinger;
     if (!s.heartbeat_url.empty() && s.cmd == config::command::run) {
@@ -153,7 +192,7 @@ int run_service(const config::settings& s) {
     opts.upload.policy.retry_max = s.retry_max;
     opts.upload.policy.grace = s.shutdown_timeout;
     opts.upload.policy.seed = std::random_device{}();
-    opts.upload.spool_max_files = s.spool_max_files;
+    opts.spool_max_files = s.spool_max_files;
     if (s.cmd == config::command::once) {
         // The same uploader as `run`, ending once the version is confirmed or given up.
         opts.upload.finish_when_idle = true;
@@ -161,7 +200,7 @@ int run_service(const config::settings& s) {
         opts.upload.policy.give_up_on_needs_fix = true;
     }
 
-    backup::daemon service(ioc.get_executor(), *client, store ? &*store : nullptr, opts);
+    backup::daemon service(ioc.get_executor(), dests.targets, store ? &*store : nullptr, opts);
     return run_to_exit_code(ioc, s.cmd == config::command::once ? service.once() : service.run());
 }
 

@@ -56,38 +56,73 @@ health::file_condition condition_of(snapshot::problem p) {
 
 }  // namespace
 
-daemon::daemon(asio::any_io_executor ex, s3::client& client, const spool::spool* store, daemon_options opts)
-    : ex_(ex), client_(client), spool_(store), opts_(std::move(opts)),
-      uploader_(ex, client, store, spool_io_, opts_.upload), heartbeat_wake_(ex) {
-    uploader_.on_spool_change = [this](bool ok, const std::string& problem, std::size_t pending) {
+namespace {
+
+std::vector<std::string> names_of(const std::vector<destination::target*>& targets) {
+    std::vector<std::string> names;
+    for (const auto* t : targets) names.push_back(t->name());
+    return names;
+}
+
+}  // namespace
+
+daemon::daemon(asio::any_io_executor ex, std::vector<destination::target*> targets, const spool::spool* store,
+               daemon_options opts)
+    : ex_(ex), targets_(std::move(targets)), spool_(store), opts_(std::move(opts)),
+      keeper_(ex, store, names_of(targets_), opts_.spool_max_files), heartbeat_wake_(ex) {
+    keeper_.on_change = [this](bool ok, const std::string& problem, std::size_t pending) {
         if (!opts_.health) return;
         opts_.health->set_pending_spool_files(pending);
         opts_.health->spool_state(ok, problem, std::chrono::system_clock::now());
     };
-    uploader_.on_upload = [this](const upload_event& ev) {
-        if (opts_.health) {
-            if (ev.ok)
-                opts_.health->upload_succeeded(ev.sha256_hex, ev.bytes, ev.duration, std::chrono::system_clock::now());
-            else
-                opts_.health->upload_failed(s3::name(ev.err.code), ev.err.describe());
-        }
-        // Everything is in S3 now: tell the dead man's switch at once.
-        if (ev.ok) heartbeat_wake_.cancel();
-        if (opts_.notifier)
-            opts_.notifier->status(ev.ok ? "backed up " + ev.key : "upload failing: " + ev.err.describe());
-    };
+    if (opts_.health && targets_.size() > 1) opts_.health->set_destinations(names_of(targets_));
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+        auto o = opts_.upload;
+        if (targets_.size() > 1) o.log_tag = targets_[i]->name() + ": ";
+        // Each its own jitter: destinations failing together must not retry in step.
+        o.policy.seed += i;
+        uploaders_.push_back(std::make_unique<uploader>(ex, *targets_[i], i, keeper_, std::move(o)));
+        uploaders_.back()->on_upload = [this](const upload_event& ev) { on_upload(ev); };
+    }
 }
 
-daemon::~daemon() {
-    // Let queued spool writes and deletes reach the disk before the process ends.
-    spool_io_.join();
+daemon::~daemon() = default;  // the spool keeper lets queued writes and deletes reach the disk first
+
+std::string daemon::health_name(std::size_t i) const { return targets_.size() > 1 ? targets_[i]->name() : std::string(); }
+
+bool daemon::all_current() const {
+    return opts_.health ? opts_.health->all_current() : true;
+}
+
+void daemon::on_upload(const upload_event& ev) {
+    const auto now = std::chrono::system_clock::now();
+    const std::string dest = health_name(ev.destination);
+    if (opts_.health) {
+        if (ev.ok)
+            opts_.health->upload_succeeded(dest, ev.sha256_hex, ev.bytes, ev.duration, now);
+        else
+            opts_.health->upload_failed(dest, s3::name(ev.err.code), ev.err.describe(), now);
+    }
+    // Everything is stored now: tell the dead man's switch at once.
+    if (ev.ok && all_current()) heartbeat_wake_.cancel();
+    if (!opts_.notifier) return;
+    if (targets_.size() > 1 && opts_.health)
+        opts_.notifier->status(opts_.health->status_line(now));
+    else
+        opts_.notifier->status(ev.ok ? "backed up " + ev.key : "upload failing: " + ev.err.describe());
+}
+
+std::chrono::system_clock::time_point daemon::naming_clock() const {
+    for (const auto* t : targets_)
+        if (t->clock_known()) return t->now();
+    return std::chrono::system_clock::now();
 }
 
 std::string daemon::next_name(const std::string& sha256_hex) {
     using std::chrono::milliseconds;
     // S3's clock, not only ours: a node whose clock is a year off must not name versions that sort
     // before (or after) everything else.
-    auto t = std::chrono::time_point_cast<milliseconds>(client_.now());
+    auto t = std::chrono::time_point_cast<milliseconds>(naming_clock());
     // Two names in one millisecond: the next millisecond. A clock corrected backwards (names given
     // before S3's clock was known) is followed rather than pinned to the wrong date.
     if (t <= last_name_time_ && last_name_time_ - t < std::chrono::seconds(2))
@@ -120,9 +155,11 @@ asio::awaitable<void> daemon::stage(std::filesystem::path temp) {
     s.v.data = std::make_shared<const std::string>(std::move(taken.snap.data));
     logging::debug("lnd wrote its temp file (", s.v.data->size(), " bytes, sha256 ", naming::short_sha256(s.v.sha256_hex),
                    "): read ahead of its rename");
-    if (s.v.sha256_hex != uploader_.newest_sha()) {
-        auto prepare = uploader_.prepare(s.v);
-        co_await std::move(prepare);
+    if (s.v.sha256_hex != uploaders_.front()->newest_sha()) {
+        for (auto& u : uploaders_) {
+            auto prepare = u->prepare(s.v);
+            co_await std::move(prepare);
+        }
     }
     staged_ = std::move(s);
 }
@@ -167,7 +204,10 @@ std::optional<version> daemon::consider(origin why, const char* detail) {
         if (!v) return std::nullopt;
     }
     // The start-up upload always happens; later, content equal to the newest version is skipped.
-    if (!uploader_.submit(*v, why == origin::startup)) {
+    // Every destination gets every version (they all saw the same ones, so they agree on "unchanged").
+    bool accepted = false;
+    for (auto& u : uploaders_) accepted = u->submit(*v, why == origin::startup) || accepted;
+    if (!accepted) {
         logging::info("file rewritten (", detail, ") with unchanged content (sha256 ", naming::short_sha256(v->sha256_hex),
                       "): not uploaded again");
         return std::nullopt;
@@ -266,7 +306,7 @@ asio::awaitable<void> daemon::abort_on_second_signal(asio::signal_set& signals) 
         if (ec || co_await cancelled()) co_return;
         if (signo == SIGHUP) continue;
         logging::warn("second signal (", signal_name(signo), "): aborting the upload in flight");
-        uploader_.abort();
+        for (auto& u : uploaders_) u->abort();
         co_return;
     }
 }
@@ -274,6 +314,7 @@ asio::awaitable<void> daemon::abort_on_second_signal(asio::signal_set& signals) 
 asio::awaitable<void> daemon::heartbeat_loop() {
     for (;;) {
         // Only while healthy: silence is the alarm.
+        // (Healthy means every destination got the newest version within --stale-after.)
         if (opts_.health->health(std::chrono::system_clock::now(), opts_.stale_after).first) {
             auto ping = opts_.heartbeat->ping();
             co_await std::move(ping);
@@ -285,36 +326,66 @@ asio::awaitable<void> daemon::heartbeat_loop() {
     }
 }
 
+asio::awaitable<void> daemon::learn_clocks() {
+    using op_type = decltype(asio::co_spawn(ex_, targets_.front()->learn_clock(), asio::deferred));
+    std::vector<op_type> ops;
+    for (auto* t : targets_) ops.push_back(asio::co_spawn(ex_, t->learn_clock(), asio::deferred));
+    // learn_clock() reports nothing: an unknown clock only means local names.
+    (void)co_await asio::experimental::make_parallel_group(std::move(ops))
+        .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+}
+
+asio::awaitable<int> daemon::learn_clocks_or_stop(asio::signal_set& signals) {
+    auto [order, learn_error, signal_error, signo] =
+        co_await asio::experimental::make_parallel_group(asio::co_spawn(ex_, learn_clocks(), asio::deferred),
+                                                         asio::co_spawn(ex_, wait_for_stop_signal(signals), asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    // Neither task fails (an unknown clock only means local names); whichever ended first, a stop
+    // signal that came is reported.
+    (void)order, (void)learn_error, (void)signal_error;
+    co_return signo;
+}
+
+asio::awaitable<void> daemon::run_uploaders() {
+    // Each destination's uploader runs on its own; the group passes our cancellation (partial:
+    // finish, terminal: abort) to every one and returns when all have ended.
+    co_await asio::this_coro::reset_cancellation_state(asio::enable_partial_cancellation());
+    using op_type = decltype(asio::co_spawn(ex_, uploaders_.front()->run(), asio::deferred));
+    std::vector<op_type> ops;
+    for (auto& u : uploaders_) ops.push_back(asio::co_spawn(ex_, u->run(), asio::deferred));
+    auto [order, errors] = co_await asio::experimental::make_parallel_group(std::move(ops))
+                               .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+    (void)order;
+    for (auto& e : errors)
+        if (e) std::rethrow_exception(e);
+}
+
 asio::awaitable<int> daemon::run() {
     asio::signal_set signals(ex_, SIGINT, SIGTERM, SIGHUP);
 
     // Versions are named by S3's clock: learn it before the first name (one HEAD, never fails). A stop
     // signal meanwhile ends the start at once, not after the HEAD's timeouts: nothing is in flight
     // yet, and lnd's file and any spooled copy are still there for the next start.
-    auto [start_order, learn_error, early_signal_error, early_signo] =
-        co_await asio::experimental::make_parallel_group(
-            asio::co_spawn(ex_, client_.learn_clock(), asio::deferred),
-            asio::co_spawn(ex_, wait_for_stop_signal(signals), asio::deferred))
-            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-    (void)learn_error;  // learn_clock() reports nothing: an unknown clock only means local names
-    (void)early_signal_error;
-    (void)start_order;
-    if (early_signo != 0) {  // also when the HEAD ended first: the signal came all the same
+    if (auto early = co_await learn_clocks_or_stop(signals); early != 0) {
         second_signal_stop_.emit(asio::cancellation_type::terminal);
         logging::info("stopped before the first upload");
         co_return exit_code::ok;
     }
 
     std::error_code spool_ec;
-    auto leftovers = spool_ ? spool_->pending(spool_ec) : std::vector<spool::entry>{};
+    const auto leftovers = keeper_.start(spool_ec);
     if (spool_ec) {
         logging::error("spool folder ", spool_->dir().string(), " cannot be listed: ", spool_ec.message());
         if (opts_.health) opts_.health->spool_state(false, spool_ec.message(), std::chrono::system_clock::now());
     }
-    if (!leftovers.empty())
-        logging::info(leftovers.size(), " version(s) left in the spool by an earlier run: uploading them first");
-    uploader_.add_leftovers(leftovers);
-    if (opts_.health) opts_.health->set_pending_spool_files(leftovers.size());
+    for (std::size_t i = 0; i < uploaders_.size(); ++i) {
+        if (!leftovers[i].empty())
+            logging::info(leftovers[i].size(), " version(s) left in the spool by an earlier run", 
+                          uploaders_.size() > 1 ? " for " + targets_[i]->name() : std::string(),
+                          ": uploading them first");
+        uploaders_[i]->add_leftovers(leftovers[i]);
+    }
+    if (opts_.health) opts_.health->set_pending_spool_files(keeper_.pending());
     take_and_record(origin::startup, "start-up");
 
     // The health endpoint and the watchdog pings live as long as run(); both are stopped below.
@@ -334,7 +405,7 @@ asio::awaitable<int> daemon::run() {
     // The group returns when all three have ended.
     auto [order, watch_error, upload_error, signal_error, signo] =
         co_await asio::experimental::make_parallel_group(
-            asio::co_spawn(ex_, watch_loop(), asio::deferred), asio::co_spawn(ex_, uploader_.run(), asio::deferred),
+            asio::co_spawn(ex_, watch_loop(), asio::deferred), asio::co_spawn(ex_, run_uploaders(), asio::deferred),
             asio::co_spawn(ex_, wait_for_stop_signal(signals), asio::deferred))
             .async_wait(asio::experimental::wait_for_one(asio::cancellation_type::partial), asio::use_awaitable);
     (void)signal_error;
@@ -378,7 +449,7 @@ asio::awaitable<int> daemon::run() {
 }
 
 asio::awaitable<int> daemon::once() {
-    auto learn = client_.learn_clock();
+    auto learn = learn_clocks();
     co_await std::move(learn);
     auto v = read_file();
     if (!v) {
@@ -389,11 +460,26 @@ asio::awaitable<int> daemon::once() {
         co_return exit_code::bad_file;
     }
     const std::string sha = v->sha256_hex;
-    uploader_.submit(std::move(*v), true);
-    // The same uploader as `run`, finishing as soon as the version is confirmed or given up.
-    co_await uploader_.run();
-    if (uploader_.confirmed_sha() == sha) co_return exit_code::ok;
-    co_return exit_code::for_s3_error(uploader_.last_error().code);
+    for (auto& u : uploaders_) u->submit(*v, true);
+    // The same uploaders as `run`, finishing as soon as the version is confirmed or given up.
+    auto all = run_uploaders();
+    co_await std::move(all);
+    std::vector<std::string> failed;
+    const uploader* first_failure = nullptr;
+    for (const auto& u : uploaders_)
+        if (u->confirmed_sha() != sha) {
+            failed.push_back(u->target().name() + " (" + u->last_error().describe() + ")");
+            if (!first_failure) first_failure = u.get();
+        }
+    if (!first_failure) co_return exit_code::ok;
+    if (failed.size() < uploaders_.size()) {
+        std::string list;
+        for (const auto& f : failed) list += (list.empty() ? "" : "; ") + f;
+        logging::error("partial success: ", uploaders_.size() - failed.size(), " of ", uploaders_.size(),
+                       " destinations have the version; failed: ", list);
+        co_return exit_code::partial;
+    }
+    co_return exit_code::for_s3_error(first_failure->last_error().code);
 }
 
 }  // namespace scb::backup

@@ -1,7 +1,9 @@
 #pragma once
-// The service: back up at start, then watch the file and hand every new version to the
-// uploader until SIGTERM/SIGINT; or back up once and exit.
+// The service: back up at start, then watch the file and hand every new version to each
+// destination's uploader until SIGTERM/SIGINT; or back up once and exit.
+#include "backup/spool_keeper.hpp"
 #include "backup/uploader.hpp"
+#include "destination/target.hpp"
 #include "health/http_server.hpp"
 #include "health/metrics.hpp"
 #include "heartbeat/pinger.hpp"
@@ -13,12 +15,13 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace scb::backup {
 
@@ -27,6 +30,8 @@ struct daemon_options {
     std::uint64_t max_size = 64ull * 1024 * 1024;
     std::chrono::milliseconds reconcile_interval{std::chrono::minutes(5)};
     uploader_options upload;     // upload.policy.grace is the shutdown grace period
+    // After each spool write, the oldest spool files beyond this many are deleted (never the newest).
+    std::size_t spool_max_files = 100;
     // Optional, owned by main; null when unused.
     health::state* health = nullptr;         // counters and the /healthz verdict
     health::http_server* http = nullptr;     // served while run() runs
@@ -38,13 +43,16 @@ struct daemon_options {
 
 class daemon {
 public:
-    /// `store` null: no spool of our own (`once` beside a running daemon that owns it).
-    daemon(boost::asio::any_io_executor ex, s3::client& client, const spool::spool* store, daemon_options opts);
+    /// `targets`: the destinations, at least one, owned by the caller. `store` null: no spool of our
+    /// own (`once` beside a running daemon that owns it).
+    daemon(boost::asio::any_io_executor ex, std::vector<destination::target*> targets, const spool::spool* store,
+           daemon_options opts);
     ~daemon();
 
     /// Runs until SIGTERM/SIGINT (exit 0) or an unrecoverable watch failure; returns the exit code.
     boost::asio::awaitable<int> run();
-    /// Backs up the current file, waits until S3 confirmed it; returns the exit code.
+    /// Backs up the current file, waits until every destination confirmed it; returns the exit code
+    /// (exit_code::partial when some did and others did not).
     boost::asio::awaitable<int> once();
 
 private:
@@ -69,13 +77,27 @@ private:
     boost::asio::awaitable<int> wait_for_stop_signal(boost::asio::signal_set& signals);
     boost::asio::awaitable<void> abort_on_second_signal(boost::asio::signal_set& signals);
     boost::asio::awaitable<void> heartbeat_loop();
+    /// Every destination learns its clock (together: a dead one must not delay the others).
+    boost::asio::awaitable<void> learn_clocks();
+    /// Start-up: the clocks, or a stop signal first (then its number; else 0).
+    boost::asio::awaitable<int> learn_clocks_or_stop(boost::asio::signal_set& signals);
+    /// Every uploader, together, until all have finished (the cancellation reaches each).
+    boost::asio::awaitable<void> run_uploaders();
+    /// The time to name versions by: the first destination whose clock an answer taught (S3's
+    /// Date), else the local clock.
+    [[nodiscard]] std::chrono::system_clock::time_point naming_clock() const;
+    /// The health module's name for destination i: "" when there is only one (unlabelled output).
+    [[nodiscard]] std::string health_name(std::size_t i) const;
+    void on_upload(const upload_event& ev);
+    /// Whether every destination has the newest version (for the heartbeat).
+    [[nodiscard]] bool all_current() const;
 
     boost::asio::any_io_executor ex_;
-    s3::client& client_;
+    std::vector<destination::target*> targets_;
     const spool::spool* spool_;
     daemon_options opts_;
-    boost::asio::thread_pool spool_io_{1};
-    uploader uploader_;
+    spool_keeper keeper_;
+    std::vector<std::unique_ptr<uploader>> uploaders_;
     std::optional<snapshot::identity> last_identity_;
     std::chrono::system_clock::time_point last_name_time_{};
     struct staged_version {

@@ -5,6 +5,7 @@
 namespace scb::backup::exit_code {
 
 inline constexpr int ok = 0;
+inline constexpr int partial = 3;       // `once` with several destinations: some confirmed the version, others failed
 inline constexpr int usage = 64;        // EX_USAGE: bad flag, variable, env file, credentials source, spool folder
 inline constexpr int bad_file = 65;     // EX_DATAERR: `once`: the file is not a valid backup (size, type)
 inline constexpr int no_file = 66;      // EX_NOINPUT: `once`: the file does not exist

@@ -33,37 +33,26 @@ put_outcome outcome_of(const s3::error& err, bool cancelled) {
 
 }  // namespace
 
-uploader::uploader(asio::any_io_executor ex, s3::client& client, const spool::spool* store, asio::thread_pool& spool_io,
+uploader::uploader(asio::any_io_executor ex, destination::target& dest, std::size_t index, spool_keeper& keeper,
                    uploader_options opts)
     : ex_(ex),
-      client_(client),
-      spool_(store),
-      spool_io_(spool_io),
+      dest_(dest),
+      index_(index),
+      keeper_(keeper),
       opts_(std::move(opts)),
       policy_(opts_.policy),
       timers_{asio::steady_timer(ex), asio::steady_timer(ex), asio::steady_timer(ex)},
       wake_(ex, steady_clock::time_point::max()) {}
 
-void trim_spool(const spool::spool& store, std::size_t max_files) {
-    auto dropped = store.trim(max_files);
-    if (dropped.empty()) return;
-    std::string names;
-    for (const auto& n : dropped) names += (names.empty() ? "" : ", ") + n;
-    // Every version holds all channels, so a newer one makes these redundant once it is in S3;
-    // until then they were the fallback, hence a warning.
-    logging::warn("spool holds more than ", max_files, " versions (SCB_SPOOL_MAX_FILES / --spool-max-files): dropped ",
-                  dropped.size(), " oldest not yet confirmed by S3: ", names);
-}
-
 // ---- inputs ----
 
 void uploader::add_leftovers(const std::vector<spool::entry>& entries) {
-    if (!spool_) return;
+    if (!keeper_.store()) return;
     ev::leftovers_found found;
     for (const auto& e : entries) {
         std::string bytes;
-        if (auto ec = spool_->read(e.name, bytes)) {
-            logging::error("cannot read spooled version ", e.name, ": ", ec.message(), " - skipped");
+        if (auto ec = keeper_.read(e.name, bytes)) {
+            logging::error(opts_.log_tag, "cannot read spooled version ", e.name, ": ", ec.message(), " - skipped");
             continue;
         }
         found.items.push_back(job_ref{++next_seq_, e.name, crypto::sha256_hex(bytes), true});
@@ -83,13 +72,7 @@ bool uploader::submit(version v, bool force) {
 void uploader::abort() { feed(ev::abort{}); }
 
 asio::awaitable<void> uploader::prepare(const version& v) {
-    return client_.prepare_put(opts_.prefix + v.name, *v.data, put_options_for(v.sha256));
-}
-
-s3::put_options uploader::put_options_for(const crypto::sha256_digest& sha) const {
-    auto o = s3::make_put_options(opts_.object, std::chrono::system_clock::now());
-    o.body_sha256 = sha;  // hashed when the file was read: not again per PUT
-    return o;
+    return dest_.prepare(dest_.prefix() + v.name, v.data, v.sha256);
 }
 
 void uploader::feed(const event& e) {
@@ -136,9 +119,9 @@ void uploader::start_put(const act::start_put& a) {
     } else {
         // A leftover: read from the spool only now, so that a long queue does not sit in memory.
         std::string bytes;
-        auto ec = spool_ ? spool_->read(a.v.name, bytes) : std::make_error_code(std::errc::no_such_file_or_directory);
+        auto ec = keeper_.read(a.v.name, bytes);
         if (ec || crypto::sha256_hex(bytes) != a.v.sha256_hex) {
-            logging::error("cannot read spooled version ", a.v.name, ": ",
+            logging::error(opts_.log_tag, "cannot read spooled version ", a.v.name, ": ",
                            ec ? ec.message() : std::string("its content changed since start-up"), " - skipped");
             asio::post(ex_, [this, seq = a.v.seq] { feed(ev::put_done{seq, put_outcome::unreadable}); });
             return;
@@ -147,7 +130,7 @@ void uploader::start_put(const act::start_put& a) {
         data = std::make_shared<const std::string>(std::move(bytes));
     }
     put_started_ = steady_clock::now();
-    const std::string key = opts_.prefix + a.v.name;
+    const std::string key = dest_.prefix() + a.v.name;
     auto op = put_with_latest(key, data, sha, a.v.name);
     asio::co_spawn(ex_, std::move(op),
                    asio::bind_cancellation_slot(
@@ -165,12 +148,13 @@ void uploader::start_put(const act::start_put& a) {
                            const auto took =
                                std::chrono::duration_cast<std::chrono::milliseconds>(steady_clock::now() - put_started_);
                            if (err) last_error_ = err;
-                           if (!cancelled && on_upload) on_upload(upload_event{!err, key, bytes, took, v.sha256_hex, err});
+                           if (!cancelled && on_upload)
+                               on_upload(upload_event{index_, !err, key, bytes, took, v.sha256_hex, err});
                            if (!err)
-                               logging::info("uploaded ", key, " (", bytes, " bytes, sha256 ", naming::short_sha256(v.sha256_hex),
+                               logging::info(opts_.log_tag, "uploaded ", key, " (", bytes, " bytes, sha256 ", naming::short_sha256(v.sha256_hex),
                                              ", ", ms(took), ")");
                            else if (cancelled)
-                               logging::warn("upload of ", key, " aborted at shutdown; it stays in the spool for the next start");
+                               logging::warn(opts_.log_tag, "upload of ", key, " aborted at shutdown; it stays in the spool for the next start");
                            feed(ev::put_done{v.seq, outcome_of(err, cancelled)});
                        }));
 }
@@ -178,89 +162,39 @@ void uploader::start_put(const act::start_put& a) {
 asio::awaitable<s3::error> uploader::put_with_latest(std::string key, std::shared_ptr<const std::string> data,
                                                      crypto::sha256_digest sha, std::string name) {
     // (Calls are built before co_await: g++ 12 double-destroys by-value temporaries inside one.)
-    auto put_op = client_.put_object(key, *data, put_options_for(sha));
-    auto put = co_await std::move(put_op);
-    if (put.err || opts_.latest_key.empty()) co_return put.err;
-    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return put.err;
+    auto put_op = dest_.put(key, data, sha);
+    auto err = co_await std::move(put_op);
+    if (err || opts_.latest_key.empty()) co_return err;
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return err;
     // The stable key is a convenience copy: a failure is logged, the next version rewrites it.
-    const std::string latest = opts_.prefix + opts_.latest_key;
-    auto latest_op = client_.put_object(latest, *data, put_options_for(sha));
-    auto r = co_await std::move(latest_op);
-    if (r.err)
-        logging::warn("could not update ", latest, ": ", r.err.describe());
+    const std::string latest = dest_.prefix() + opts_.latest_key;
+    auto latest_op = dest_.put(latest, data, sha);
+    auto latest_err = co_await std::move(latest_op);
+    if (latest_err)
+        logging::warn(opts_.log_tag, "could not update ", latest, ": ", latest_err.describe());
     else
-        logging::info("updated ", latest, " to ", name);
-    co_return put.err;
+        logging::info(opts_.log_tag, "updated ", latest, " to ", name);
+    co_return err;
 }
 
 void uploader::write_copy(const job_ref& v) {
     auto it = versions_.find(v.seq);
-    if (!spool_ || it == versions_.end()) {
+    if (!keeper_.store() && !no_spool_logged_) {
         // No spool of our own: the process that owns it watches the same file and keeps it.
-        if (!spool_ && !no_spool_logged_) {
-            logging::warn("no spool (another scb-backup process owns it): version ", v.name,
-                          " is kept only in memory until S3 confirms it");
-            no_spool_logged_ = true;
-        }
-        asio::post(ex_, [this, seq = v.seq, ok = !spool_ ? true : false] { feed(ev::copy_done{seq, ok}); });
+        logging::warn(opts_.log_tag, "no spool (another scb-backup process owns it): version ", v.name,
+                      " is kept only in memory until it is confirmed");
+        no_spool_logged_ = true;
+    }
+    if (it == versions_.end()) {  // (cannot happen: the policy asks only while it needs the bytes)
+        asio::post(ex_, [this, seq = v.seq] { feed(ev::copy_done{seq, false}); });
         return;
     }
-    // The spool copy is what survives a crash or an outage; written off this thread. The pool has
-    // one thread, so a later delete of the same name always runs after this write.
-    asio::post(spool_io_, [this, name = v.name, data = it->second.data, seq = v.seq] {
-        bool ok = false;
-        std::string problem;
-        std::size_t pending = 0;
-        try {
-            if (auto ec = spool_->write(name, *data)) {
-                problem = "cannot write " + (spool_->dir() / name).string() + ": " + ec.message();
-                logging::error("spool: ", problem,
-                               " - the upload goes on from memory, but this version is not safe across a restart");
-            } else {
-                ok = true;
-                trim_spool(*spool_, opts_.spool_max_files);
-            }
-            std::error_code ec;
-            pending = spool_->pending(ec).size();
-        } catch (const std::exception& e) {  // never let a spool failure end the process
-            problem = e.what();
-            logging::error("spool: ", problem);
-        }
-        asio::post(ex_, [this, seq, ok, problem = std::move(problem), pending] {
-            if (on_spool_change) on_spool_change(ok, problem, pending);
-            feed(ev::copy_done{seq, ok});
-        });
-    });
+    // The spool copy is what survives a crash or an outage; written on the spool thread.
+    keeper_.write(index_, v.name, it->second.data, [this, seq = v.seq](bool ok) { feed(ev::copy_done{seq, ok}); });
 }
 
 void uploader::delete_copies(std::vector<std::string> names) {
-    if (!spool_) {
-        asio::post(ex_, [this] { feed(ev::delete_done{true}); });
-        return;
-    }
-    asio::post(spool_io_, [this, names = std::move(names)] {
-        bool ok = true;
-        std::string problem;
-        std::size_t pending = 0;
-        try {
-            for (const auto& name : names)
-                if (auto ec = spool_->remove(name)) {
-                    ok = false;
-                    problem = "cannot delete the confirmed copy " + name + ": " + ec.message();
-                    logging::warn("spool: ", problem);
-                }
-            std::error_code ec;
-            pending = spool_->pending(ec).size();
-        } catch (const std::exception& e) {
-            ok = false;
-            problem = e.what();
-            logging::error("spool: ", problem);
-        }
-        asio::post(ex_, [this, ok, problem = std::move(problem), pending] {
-            if (on_spool_change) on_spool_change(true, problem, pending);  // a failed delete loses nothing
-            feed(ev::delete_done{ok});
-        });
-    });
+    keeper_.release(index_, std::move(names), [this](bool ok) { feed(ev::delete_done{ok}); });
 }
 
 void uploader::arm(timer_kind t, std::chrono::milliseconds after) {
@@ -277,41 +211,44 @@ void uploader::arm(timer_kind t, std::chrono::milliseconds after) {
 }
 
 void uploader::log_report(const act::report& r) {
-    const std::string key = opts_.prefix + r.v.name;
+    const std::string key = dest_.prefix() + r.v.name;
+    const std::string& tag = opts_.log_tag;
     switch (r.kind) {
     case what::confirmed:
         confirmed_sha_ = r.v.sha256_hex;
+        keeper_.confirmed(index_, r.v.name);
         break;
     case what::already_in_s3:
         confirmed_sha_ = r.v.sha256_hex;
-        logging::info("version ", r.v.name, " has the content S3 confirmed last: not uploaded again");
+        keeper_.confirmed(index_, r.v.name);
+        logging::info(tag, "version ", r.v.name, " has the content confirmed last: not uploaded again");
         break;
     case what::unchanged:
         unchanged_ = true;  // the daemon says why the file was rewritten
         break;
     case what::superseded:
-        logging::info("version ", r.v.name, " superseded by ", r.by->name, " before its upload (it holds all channels)");
+        logging::info(tag, "version ", r.v.name, " superseded by ", r.by->name, " before its upload (it holds all channels)");
         break;
     case what::collapsed:
-        logging::info("spooled version ", r.v.name, " has the content of the newer ", r.by->name,
+        logging::info(tag, "spooled version ", r.v.name, " has the content of the newer ", r.by->name,
                       ": uploaded once, as that one");
         break;
     case what::failed:
         if (s3::is_retryable(last_error_.code))
-            logging::warn("upload failed (attempt ", r.attempt + 1, "): ", last_error_.describe(), "; retrying in ",
+            logging::warn(tag, "upload failed (attempt ", r.attempt + 1, "): ", last_error_.describe(), "; retrying in ",
                           format_duration(*r.retry_in));
         else
-            logging::error("upload failed (attempt ", r.attempt + 1, "): ", last_error_.describe(),
+            logging::error(tag, "upload failed (attempt ", r.attempt + 1, "): ", last_error_.describe(),
                            "; this needs a fix, retrying in ", format_duration(*r.retry_in));
         break;
     case what::gave_up:
-        logging::error("upload of ", key, " failed: ", last_error_.describe(), "; the version stays in the spool");
+        logging::error(tag, "upload of ", key, " failed: ", last_error_.describe(), "; the version stays in the spool");
         break;
     case what::not_retrying:
-        logging::info("not retrying ", key, " during shutdown; it stays in the spool");
+        logging::info(tag, "not retrying ", key, " during shutdown; it stays in the spool");
         break;
     case what::grace_over:
-        logging::warn("grace period over: aborting the upload of ", key);
+        logging::warn(tag, "grace period over: aborting the upload of ", key);
         break;
     case what::copy_failed:
     case what::delete_failed:
@@ -336,7 +273,7 @@ asio::awaitable<void> uploader::run() {
             // so the server closing it does not wake an idle daemon. Asio leaves its timerfd armed
             // at the deadline of a timer that was cancelled (the request timeout, once the answer
             // came), which would wake the idle daemon then: a timer due now makes it re-arm.
-            client_.park_connection();
+            dest_.idle();
             idle_parked = true;
             wake_.expires_at(steady_clock::now());
         } else {

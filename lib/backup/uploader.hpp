@@ -1,22 +1,23 @@
 #pragma once
 // The thin coroutine around one destination's upload_policy: it performs the policy's actions
-// (PUTs, spool writes and deletes on the spool thread, timers, log lines) and feeds back what they
-// produced. The decisions themselves are in upload_policy.hpp.
+// (PUTs to its destination, spool writes and deletes through the shared spool keeper, timers, log
+// lines) and feeds back what they produced. The decisions themselves are in upload_policy.hpp.
+// Each destination has its own uploader, hence its own queue, backoff and connection.
 //
 // Cancellation is the only way to stop it: run() under a partial cancellation finishes (no new
 // PUT, the one in flight gets the grace period, unconfirmed versions are spooled); a terminal
 // cancellation, or abort(), cancels the PUT in flight as well.
+#include "backup/spool_keeper.hpp"
 #include "backup/upload_policy.hpp"
 #include "backup/version.hpp"
-#include "s3/client.hpp"
-#include "s3/object_options.hpp"
+#include "destination/target.hpp"
+#include "s3/error.hpp"
 #include "spool/spool.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/thread_pool.hpp>
 
 #include <array>
 #include <chrono>
@@ -31,18 +32,17 @@
 namespace scb::backup {
 
 struct uploader_options {
-    std::string prefix;
-    s3::object_options object;  // checksum, SSE, storage class, Object Lock: headers per PUT
     std::string latest_key;     // non-empty: each confirmed version is also PUT at prefix + latest_key
     policy_options policy;      // retries, spool delay, grace period, attempt limit
-    // After each spool write, the oldest spool files beyond this many are deleted (never the newest).
-    std::size_t spool_max_files = 100;
     // `once`: finish as soon as nothing waits any more.
     bool finish_when_idle = false;
+    // Log lines start with this ("b2: ") when there are several destinations; "" with one.
+    std::string log_tag;
 };
 
 /// What happened to an upload attempt, for health and metrics.
 struct upload_event {
+    std::size_t destination = 0;  // its index
     bool ok = false;
     std::string key;
     std::size_t bytes = 0;
@@ -51,16 +51,11 @@ struct upload_event {
     s3::error err;           // when !ok
 };
 
-/// Applies the spool cap (spool::trim) and warns with the names it dropped. Blocking: spool thread.
-void trim_spool(const spool::spool& store, std::size_t max_files);
-
 class uploader {
 public:
-    /// `store` null: no spool (another process owns it); copies are then left to that process.
-    /// `spool_io` is a one-thread pool: spool writes and deletes run there in order, off the
-    /// io_context thread (an fsync can take long).
-    uploader(boost::asio::any_io_executor ex, s3::client& client, const spool::spool* store,
-             boost::asio::thread_pool& spool_io, uploader_options opts);
+    /// Destination `index` (the spool keeper's numbering) is `dest`.
+    uploader(boost::asio::any_io_executor ex, destination::target& dest, std::size_t index, spool_keeper& keeper,
+             uploader_options opts);
 
     /// Spooled versions an earlier run left (oldest first): read and hashed now (blocking; at
     /// start-up), uploaded before anything new; copies of content a newer version has collapse.
@@ -75,7 +70,7 @@ public:
     [[nodiscard]] const std::string& newest_sha() const noexcept { return policy_.newest_sha(); }
     /// True when nothing waits, is in flight or waits for a retry.
     [[nodiscard]] bool idle() const noexcept { return policy_.idle(); }
-    /// Content S3 confirmed last (empty before the first), and the last attempt's error.
+    /// Content the destination confirmed last (empty before the first), and the last attempt's error.
     [[nodiscard]] const std::string& confirmed_sha() const noexcept { return confirmed_sha_; }
     [[nodiscard]] const s3::error& last_error() const noexcept { return last_error_; }
 
@@ -85,11 +80,11 @@ public:
     /// Shutdown, step two from outside the cancellation (a second signal): cancel the PUT in flight.
     void abort();
 
+    [[nodiscard]] destination::target& target() noexcept { return dest_; }
+    [[nodiscard]] std::size_t index() const noexcept { return index_; }
+
     /// Called after every upload attempt that was not aborted.
     std::function<void(const upload_event&)> on_upload;
-    /// Called on the io_context thread after each spool write or delete: whether the spool works,
-    /// the failure if not, and how many versions it holds.
-    std::function<void(bool ok, const std::string& problem, std::size_t pending)> on_spool_change;
 
 private:
     void feed(const event& e);
@@ -101,13 +96,12 @@ private:
     void log_report(const act::report& r);
     boost::asio::awaitable<s3::error> put_with_latest(std::string key, std::shared_ptr<const std::string> data,
                                                       crypto::sha256_digest sha, std::string name);
-    [[nodiscard]] s3::put_options put_options_for(const crypto::sha256_digest& sha) const;
     boost::asio::steady_timer& timer(timer_kind t) { return timers_[static_cast<std::size_t>(t)]; }
 
     boost::asio::any_io_executor ex_;
-    s3::client& client_;
-    const spool::spool* spool_;
-    boost::asio::thread_pool& spool_io_;
+    destination::target& dest_;
+    std::size_t index_;
+    spool_keeper& keeper_;
     uploader_options opts_;
     upload_policy policy_;
 

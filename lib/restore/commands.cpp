@@ -9,6 +9,8 @@
 #include "snapshot/file_snapshot.hpp"
 
 
+#include <nlohmann/json.hpp>
+
 #include <iostream>
 #include <optional>
 
@@ -26,7 +28,17 @@ int fail(int code, const std::string& line) {
 
 int s3_failure(const s3::error& err) { return fail(exit_code::for_s3_error(err.code), err.describe()); }
 
-std::string where(const command_options& o, std::string_view key) { return "s3://" + o.bucket + "/" + std::string(key); }
+/// Where `key` lies in `t`, for messages: "s3://bucket/key" or "file:///folder/key".
+std::string where(const destination::target& t, std::string_view key) {
+    std::string base = t.where();
+    base.resize(base.size() - t.prefix().size());
+    return base + std::string(key);
+}
+
+/// "" with one destination; " (from NAME)" with several: which destination a line is about.
+std::string from(const std::vector<destination::target*>& all, const destination::target& t) {
+    return all.size() > 1 ? " (destination " + t.name() + ")" : std::string();
+}
 
 /// A key restore --key may name: any prefix, then exactly a name object_name() makes.
 std::optional<naming::parsed_name> parse_any_backup_key(std::string_view key) {
@@ -37,9 +49,9 @@ std::optional<naming::parsed_name> parse_any_backup_key(std::string_view key) {
 
 /// Lists and classifies the prefix (warning once when names and LastModified disagree); the error is
 /// set when S3 failed.
-asio::awaitable<s3::result<std::vector<backup_entry>>> load_catalog(s3::client& client, std::string prefix) {
+asio::awaitable<s3::result<std::vector<backup_entry>>> load_catalog(destination::target& t, std::string prefix) {
     // Built before the co_await: g++ 12 destroys by-value temporaries inside a co_await twice.
-    auto op = client.list_objects(prefix);
+    auto op = t.list(prefix);
     auto listed = co_await std::move(op);
     s3::result<std::vector<backup_entry>> out;
     if (listed.err) {
@@ -66,24 +78,44 @@ std::string shell_quote(const std::string& path) {
     return out + "'";
 }
 
-asio::awaitable<int> list(s3::client& client, command_options opts, std::ostream* out) {
-    auto op = load_catalog(client, opts.prefix);
-    auto entries = co_await std::move(op);
-    if (entries.err) co_return s3_failure(entries.err);
-
-    std::size_t foreign = 0;
-    for (const auto& e : entries.value) foreign += !e.is_backup();
-    *out << (opts.json ? format_json(entries.value) : format_table(entries.value)) << std::flush;
-    // Notes go to stderr so that stdout stays the table (or the JSON) alone.
-    if (entries.value.size() == foreign) logging::warn("no backup under ", where(opts, opts.prefix));
-    if (foreign > 0)
-        logging::info(foreign, " key(s) under ", where(opts, opts.prefix),
-                      " are not backup names (PREFIX + channel-<time>-<sha6>.backup): listed last, without time or "
-                      "suffix; restore and verify ignore them");
-    co_return exit_code::ok;
+asio::awaitable<int> list(const std::vector<destination::target*>& targets, command_options opts, std::ostream* out) {
+    int code = exit_code::ok;
+    nlohmann::json all_json = nlohmann::json::array();
+    for (auto* t : targets) {
+        auto op = load_catalog(*t, t->prefix());
+        auto entries = co_await std::move(op);
+        if (entries.err) {
+            // The others are still listed: one unreachable destination must not hide the rest.
+            const int c = fail(exit_code::for_s3_error(entries.err.code), t->name() + ": " + entries.err.describe());
+            if (code == exit_code::ok) code = c;
+            continue;
+        }
+        std::size_t foreign = 0;
+        for (const auto& e : entries.value) foreign += !e.is_backup();
+        if (opts.json && targets.size() > 1) {
+            for (auto row : nlohmann::json::parse(format_json(entries.value))) {
+                row["destination"] = t->name();
+                all_json.push_back(std::move(row));
+            }
+        } else {
+            if (targets.size() > 1) *out << "== " << t->name() << " (" << t->where() << ")\n";
+            *out << (opts.json ? format_json(entries.value) : format_table(entries.value));
+            if (targets.size() > 1) *out << "\n";
+            *out << std::flush;
+        }
+        // Notes go to stderr so that stdout stays the table (or the JSON) alone.
+        if (entries.value.size() == foreign) logging::warn("no backup under ", t->where());
+        if (foreign > 0)
+            logging::info(foreign, " key(s) under ", t->where(),
+                          " are not backup names (PREFIX + channel-<time>-<sha6>.backup): listed last, without time or "
+                          "suffix; restore and verify ignore them");
+    }
+    if (opts.json && targets.size() > 1) *out << all_json.dump() << "\n" << std::flush;
+    co_return code;
 }
 
-asio::awaitable<int> restore(s3::client& client, command_options opts, std::ostream* out) {
+asio::awaitable<int> restore(const std::vector<destination::target*>& targets, command_options opts,
+                             std::ostream* out) {
     // Refuse early, before any download, when the answer would be "exists" anyway. The final rename
     // refuses again (RENAME_NOREPLACE), so a file appearing meanwhile is not overwritten either.
     std::error_code ec;
@@ -95,38 +127,83 @@ asio::awaitable<int> restore(s3::client& client, command_options opts, std::ostr
         co_return fail(exit_code::cannot_write, "cannot write " + opts.output.string() + ": the folder " +
                                                     folder.string() + " does not exist");
 
-    std::string key = opts.key;
+    // Which destination and key: --key in the first destination that has it; else the newest
+    // backup of every destination that answers (by the time in its name: the same version has the
+    // same name everywhere, while LastModified is each store's own clock).
+    destination::target* source = nullptr;
+    std::string key;
     std::optional<naming::parsed_name> name;
-    if (!key.empty()) {
-        name = parse_any_backup_key(key);
+    std::optional<s3::error> first_error;
+    bool any_reached = false;
+    if (!opts.key.empty()) {
+        name = parse_any_backup_key(opts.key);
         if (!name)
-            co_return fail(exit_code::usage, "--key " + key +
+            co_return fail(exit_code::usage, "--key " + opts.key +
                                                  " is not a backup name (PREFIX + channel-<time>-<sha6>.backup), so "
                                                  "its content cannot be checked; see `scb-backup list`");
-    } else {
-        auto op = load_catalog(client, opts.prefix);
-        auto entries = co_await std::move(op);
-        if (entries.err) co_return s3_failure(entries.err);
-        const backup_entry* newest_entry = newest(entries.value);
-        if (!newest_entry) co_return fail(exit_code::no_backup, "no backup under " + where(opts, opts.prefix));
-        key = newest_entry->object.key;
-        name = newest_entry->name;
+    }
+    s3::object_info head_info;
+    for (auto* t : targets) {
+        std::string candidate = opts.key;
+        std::optional<naming::parsed_name> candidate_name = name;
+        if (opts.key.empty()) {
+            auto op = load_catalog(*t, t->prefix());
+            auto entries = co_await std::move(op);
+            if (entries.err) {
+                logging::warn(t->name(), ": ", entries.err.describe(),
+                              targets.size() > 1 ? " - looking in the other destinations" : "");
+                if (!first_error) first_error = entries.err;
+                continue;
+            }
+            any_reached = true;
+            const backup_entry* newest_entry = newest(entries.value);
+            if (!newest_entry) {
+                if (targets.size() > 1) logging::info("no backup under ", t->where());
+                continue;
+            }
+            if (source && newest_entry->name->time <= name->time) continue;
+            candidate = newest_entry->object.key;
+            candidate_name = newest_entry->name;
+        }
+        auto head_op = t->head(candidate);
+        auto head = co_await std::move(head_op);
+        if (head.err) {
+            if (head.err.code != s3::errc::no_such_key) {
+                logging::warn(t->name(), ": ", head.err.describe());
+                if (!first_error) first_error = head.err;
+            } else {
+                any_reached = true;
+            }
+            continue;
+        }
+        any_reached = true;
+        source = t;
+        key = candidate;
+        name = candidate_name;
+        head_info = head.value;
+        if (!opts.key.empty()) break;  // the first destination that has it
+    }
+    if (!source) {
+        if (!any_reached && first_error) co_return s3_failure(*first_error);
+        if (!opts.key.empty())
+            co_return fail(exit_code::no_backup, "no such backup: " + where(*targets.front(), opts.key) +
+                                                     (targets.size() > 1 ? " (in no destination)" : "") +
+                                                     " (see `scb-backup list`)");
+        co_return fail(exit_code::no_backup,
+                       targets.size() > 1 ? std::string("no backup in any destination")
+                                          : "no backup under " + targets.front()->where());
     }
 
-    auto head_op = client.head_object(key);
-    auto head = co_await std::move(head_op);
-    if (head.err && head.err.code == s3::errc::no_such_key)
-        co_return fail(exit_code::no_backup, "no such backup: " + where(opts, key) + " (see `scb-backup list`)");
-    if (head.err) co_return s3_failure(head.err);
-    auto get_op = client.get_object(key);
+    auto get_op = source->get(key);
     auto body = co_await std::move(get_op);
     if (body.err && body.err.code == s3::errc::no_such_key)
-        co_return fail(exit_code::no_backup, "no such backup: " + where(opts, key) + " (deleted meanwhile?)");
+        co_return fail(exit_code::no_backup, "no such backup: " + where(*source, key) + " (deleted meanwhile?)");
     if (body.err) co_return s3_failure(body.err);
+    const auto& head = head_info;
 
-    const auto report = check_body(body.value, name->sha256_suffix, head.value);
+    const auto report = check_body(body.value, name->sha256_suffix, head);
     if (!report.ok)
-        co_return fail(exit_code::corrupt_object, "refusing " + where(opts, key) + ", it is corrupt: " +
+        co_return fail(exit_code::corrupt_object, "refusing " + where(*source, key) + ", it is corrupt: " +
                                                       report.problem + "; nothing was written to " +
                                                       opts.output.string() +
                                                       " (try an older backup with --key, see `scb-backup list`)");
@@ -140,7 +217,7 @@ asio::awaitable<int> restore(s3::client& client, command_options opts, std::ostr
     }
 
     const std::string path = shell_quote(std::filesystem::absolute(opts.output, ec).string());
-    *out << "restored " << where(opts, key) << " (" << body.value.size() << " bytes, saved " << format_time(*name)
+    *out << "restored " << where(*source, key) << from(targets, *source) << " (" << body.value.size() << " bytes, saved " << format_time(*name)
          << ") to " << path << " (mode 0600)\n"
          << "checked: " << report.checked() << "\n"
          << "\n"
@@ -154,25 +231,23 @@ asio::awaitable<int> restore(s3::client& client, command_options opts, std::ostr
          << "that as a breach and take all the funds in those channels.\n"
          << std::flush;
     if (report.stored == stored_check::none)
-        logging::warn("S3 has no checksum for ", where(opts, key),
-                      " that can be compared here (multipart or SSE-KMS ETag): only the key's SHA-256 suffix was checked");
+        logging::warn("the destination has no checksum for ", where(*source, key),
+                      " that can be compared here (a folder, or a multipart or SSE-KMS ETag): only the name's SHA-256 "
+                      "suffix was checked");
     co_return exit_code::ok;
 }
 
-asio::awaitable<int> verify(s3::client& client, command_options opts, std::ostream* out) {
-    const auto local = snapshot::take(opts.file, snapshot::min_backup_size, opts.max_size);
-    if (local.what == snapshot::problem::missing) co_return fail(exit_code::no_backup, local.reason);
-    if (local.what != snapshot::problem::none) co_return fail(exit_code::bad_file, local.reason);
-    const std::string local_sha = crypto::hex(local.snap.sha256);
-    const std::string file = opts.file.string();
+namespace {
 
-    auto op = load_catalog(client, opts.prefix);
+/// verify for one destination: 0 in sync, 1 out of sync, or the failure's exit code.
+asio::awaitable<int> verify_one(destination::target& t, std::string tag, std::string file,
+                                std::string local_sha, std::size_t local_size, std::ostream* out) {
+    auto op = load_catalog(t, t.prefix());
     auto entries = co_await std::move(op);
-    if (entries.err) co_return s3_failure(entries.err);
+    if (entries.err) co_return fail(exit_code::for_s3_error(entries.err.code), tag + entries.err.describe());
     const backup_entry* newest_entry = newest(entries.value);
     if (!newest_entry) {
-        *out << "OUT OF SYNC: no backup under " << where(opts, opts.prefix) << "; " << file << " has sha256 "
-             << local_sha << "\n"
+        *out << tag << "OUT OF SYNC: no backup under " << t.where() << "; " << file << " has sha256 " << local_sha << "\n"
              << std::flush;
         co_return exit_code::out_of_sync;
     }
@@ -180,32 +255,50 @@ asio::awaitable<int> verify(s3::client& client, command_options opts, std::ostre
     const std::string when = format_time(*newest_entry->name);
     // The suffix decides most cases without a download; equal suffixes still need the full hash.
     if (!local_sha.ends_with(newest_entry->name->sha256_suffix)) {
-        *out << "OUT OF SYNC: the newest backup " << where(opts, key) << " (" << when << ", sha256 ..."
+        *out << tag << "OUT OF SYNC: the newest backup " << where(t, key) << " (" << when << ", sha256 ..."
              << newest_entry->name->sha256_suffix << ") is not " << file << " (sha256 " << local_sha << ")\n"
              << std::flush;
         co_return exit_code::out_of_sync;
     }
-    auto get_op = client.get_object(key);
+    auto get_op = t.get(key);
     auto body = co_await std::move(get_op);
-    if (body.err) co_return s3_failure(body.err);
+    if (body.err) co_return fail(exit_code::for_s3_error(body.err.code), tag + body.err.describe());
     const std::string remote_sha = crypto::sha256_hex(body.value);
     if (remote_sha != local_sha) {
-        *out << "OUT OF SYNC: the newest backup " << where(opts, key) << " (" << when << ") has sha256 " << remote_sha
+        *out << tag << "OUT OF SYNC: the newest backup " << where(t, key) << " (" << when << ") has sha256 " << remote_sha
              << ", " << file << " has " << local_sha << "\n"
              << std::flush;
         co_return exit_code::out_of_sync;
     }
-    *out << "in sync: " << file << " (sha256 " << local_sha << ", " << local.snap.data.size() << " bytes) is "
-         << where(opts, key) << " (" << when << ")\n"
+    *out << tag << "in sync: " << file << " (sha256 " << local_sha << ", " << local_size << " bytes) is " << where(t, key)
+         << " (" << when << ")\n"
          << std::flush;
     co_return exit_code::ok;
 }
 
-asio::awaitable<int> run(s3::client& client, command_kind which, command_options opts) {
+}  // namespace
+
+asio::awaitable<int> verify(const std::vector<destination::target*>& targets, command_options opts, std::ostream* out) {
+    const auto local = snapshot::take(opts.file, snapshot::min_backup_size, opts.max_size);
+    if (local.what == snapshot::problem::missing) co_return fail(exit_code::no_backup, local.reason);
+    if (local.what != snapshot::problem::none) co_return fail(exit_code::bad_file, local.reason);
+    const std::string local_sha = crypto::hex(local.snap.sha256);
+    // Every destination is checked; the first that is not in sync gives the exit code.
+    int code = exit_code::ok;
+    for (auto* t : targets) {
+        const std::string tag = targets.size() > 1 ? t->name() + ": " : std::string();
+        auto op = verify_one(*t, tag, opts.file.string(), local_sha, local.snap.data.size(), out);
+        const int c = co_await std::move(op);
+        if (code == exit_code::ok) code = c;
+    }
+    co_return code;
+}
+
+asio::awaitable<int> run(std::vector<destination::target*> targets, command_kind which, command_options opts) {
     // Built before co_await: g++ 12 double-destroys by-value temporaries inside one.
-    auto command = which == command_kind::list      ? list(client, opts, &std::cout)
-                   : which == command_kind::restore ? restore(client, opts, &std::cout)
-                                                    : verify(client, opts, &std::cout);
+    auto command = which == command_kind::list      ? list(targets, opts, &std::cout)
+                   : which == command_kind::restore ? restore(targets, opts, &std::cout)
+                                                    : verify(targets, opts, &std::cout);
     co_return co_await std::move(command);
 }
 
