@@ -165,6 +165,7 @@ s3::error to_error(std::error_code ec, const fs::path& folder, const std::string
     s3::error e;
     if (!ec) return e;
     e.operation = what;
+    e.local_folder = true;
     const std::string dir = strip_trailing_slashes(folder.string());
     const std::string reason = ec.message();
     // The object's name is what follows the verb ("PUT name"); the whole path names the file.

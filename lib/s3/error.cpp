@@ -118,8 +118,8 @@ std::string error::describe() const {
         if (http_status) out += " (HTTP " + std::to_string(http_status) + ")";
     }
     if (!message.empty()) out += ": " + message;
-    // Hints for the failures an operator fixes by hand.
-    switch (code) {
+    // Hints for the failures an operator fixes by hand (a folder's own message has its hint).
+    switch (local_folder ? errc::ok : code) {
     case errc::signature_mismatch: out += " - check AWS_SECRET_ACCESS_KEY and the region"; break;
     case errc::invalid_access_key: out += " - check AWS_ACCESS_KEY_ID"; break;
     case errc::no_such_bucket:

@@ -49,6 +49,7 @@ struct error {
     std::string operation;   // "PUT channel-…backup", filled by the client
     std::string bucket = {};         // the bucket asked for (NoSuchBucket names it), filled by the client
     std::string bucket_region = {};  // x-amz-bucket-region of a 301, when S3 gave a plausible one
+    bool local_folder = false;       // a folder destination's failure: the message says all, no S3 hint
 
     explicit operator bool() const noexcept { return code != errc::ok; }
     [[nodiscard]] std::string describe() const;

@@ -232,6 +232,9 @@ TEST_CASE("Folder errors map to S3's vocabulary and say what to do", "[unit][fol
                                     Catch::Contains("create the folder to use it") &&
                                     Catch::Contains("No such file or directory"));
     CHECK_THAT(missing.describe(), Catch::Contains("PUT x.backup") && Catch::Contains("/mnt/usb/scb"));
+    // S3's hints (S3_BUCKET_NAME, s3:PutObject) would mislead about a folder.
+    CHECK_THAT(missing.describe(), !Catch::Contains("S3_BUCKET_NAME"));
+    CHECK_THAT(err(EACCES, "PUT x.backup", false).describe(), !Catch::Contains("s3:PutObject"));
 
     const auto not_dir = err(ENOTDIR, "LIST", true);
     CHECK(not_dir.code == errc::no_such_bucket);
