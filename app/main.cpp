@@ -78,7 +78,7 @@ bool make_destinations(boost::asio::io_context& ioc, const config::settings& s, 
             if (d.kind == config::destination_kind::folder) {
                 out.owned.push_back(
                     std::make_unique<destination::folder_target>(ioc.get_executor(), d.name, d.folder, s.max_size));
-                out.sources.push_back("");
+                out.sources.emplace_back();
             } else {
                 auto creds = credentials_for(ioc, s, d);
                 s3::client_options client_opts;

@@ -60,6 +60,7 @@ namespace {
 
 std::vector<std::string> names_of(const std::vector<destination::target*>& targets) {
     std::vector<std::string> names;
+    names.reserve(targets.size());
     for (const auto* t : targets) names.push_back(t->name());
     return names;
 }

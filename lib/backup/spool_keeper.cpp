@@ -119,12 +119,12 @@ void spool_keeper::release(std::size_t d, std::vector<std::string> names, std::f
     remove(store_ ? ledger_.release(names) : std::vector<std::string>{}, std::move(done));
 }
 
-void spool_keeper::remove(std::vector<std::string> gone, std::function<void(bool)> done) {
-    if (gone.empty()) {
+void spool_keeper::remove(std::vector<std::string> names, std::function<void(bool)> done) {
+    if (names.empty()) {
         asio::post(ex_, [done = std::move(done)] { done(true); });
         return;
     }
-    asio::post(io_, [this, gone = std::move(gone), done = std::move(done)]() mutable {
+    asio::post(io_, [this, gone = std::move(names), done = std::move(done)]() mutable {
         bool ok = true;
         std::string problem;
         std::size_t left = 0;

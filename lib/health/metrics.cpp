@@ -316,9 +316,10 @@ std::pair<bool, std::string> state::health(wall_clock::time_point now, std::chro
             const auto behind = unbacked_since(d);
             if (!behind || age_seconds(*behind, now) <= limit) continue;
             const auto age = whole_seconds(age_seconds(*behind, now));
-            const std::string how_long = " (not in S3 for " + age + stale;
+            std::string how_long = " (not in S3 for ";
+            how_long.append(age).append(stale);
             if (!line.empty()) line += "; ";
-            if (several) line += "destination " + d.shown + ": ";
+            if (several) line.append("destination ").append(d.shown).append(": ");
             if (d.failing) line += "upload failing: " + *d.failing + how_long;
             else if (spool_broken_) line += "spool broken: " + *spool_broken_ + how_long;
             else
