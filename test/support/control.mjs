@@ -77,10 +77,11 @@ export function createControl({ front, s3conn, warn = () => {} }) {
 
   return {
     port: null,
-    async start() {
+    /** `port`: the port to bind (0: a free one). */
+    async start(port = 0) {
       await new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(0, '127.0.0.1', resolve);
+        server.listen(port, '127.0.0.1', resolve);
       });
       this.port = server.address().port;
       return this.port;

@@ -302,9 +302,10 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
 
   return {
     ports: {},
-    async start() {
+    /** `wanted`: {http, https, https_wronghost, https_unknownca} ports to bind (0 or absent: a free one). */
+    async start(wanted = {}) {
       for (const l of listeners) {
-        l.port = await listen(l.server, 0);
+        l.port = await listen(l.server, wanted[l.name] || 0);
         this.ports[l.name] = l.port;
       }
       return this.ports;

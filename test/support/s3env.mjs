@@ -6,7 +6,6 @@
 //          [--data-dir DIR] [--http-port N] [--https-port N] [--https-wronghost-port N]
 //          [--https-unknownca-port N] [--control-port N]
 import { spawn, execFile } from 'node:child_process';
-import net from 'node:net';
 import { createCipheriv } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
@@ -70,23 +69,6 @@ function parseArgs(argv) {
   return o;
 }
 
-// front.mjs and control.mjs listen on port 0. To bind the ports we were asked for, substitute them,
-// in order, for the 0 of each listen() made while `start` runs. Node sets SO_REUSEADDR on
-// listening sockets, so a port freed by a killed s3env binds again at once.
-async function listenOn(ports, start) {
-  const queue = [...ports];
-  const orig = net.Server.prototype.listen;
-  net.Server.prototype.listen = function listen(port, ...rest) {
-    const want = queue.shift();
-    return orig.call(this, port === 0 && want ? want : port, ...rest);
-  };
-  try {
-    return await start();
-  } finally {
-    net.Server.prototype.listen = orig;
-  }
-}
-
 async function main() {
   let opts;
   try {
@@ -143,15 +125,15 @@ async function main() {
       log: opts.verbose ? err : () => {}, warn: err,
     });
     cleanups.push(() => front.stop());
-    // front.start() listens in this order: http, then (with --tls-dir) the three HTTPS fronts.
+    // Node sets SO_REUSEADDR on listening sockets: a port freed by a killed s3env binds again at once.
     const { ports: p } = opts;
-    const ports = await listenOn([p.http, p.https, p.https_wronghost, p.https_unknownca], () => front.start());
+    const ports = await front.start(p);
 
     const control = createControl({
       front, s3conn: { port: s3rverPort, region: opts.region, accessKey: ACCESS_KEY, secretKey: SECRET_KEY }, warn: err,
     });
     cleanups.push(() => control.stop());
-    await listenOn([p.control], () => control.start());
+    await control.start(p.control);
 
     process.stdout.write(`${JSON.stringify({
       s3rver: s3rverPort,
