@@ -292,6 +292,19 @@ s3::error aborted(const std::string& what) {
     return e;
 }
 
+/// A finished job's answer as a result (nullopt: the wait was cancelled).
+template <class V>
+s3::result<V> to_result(std::optional<outcome<V>> r, const fs::path& folder, const std::string& what) {
+    s3::result<V> out;
+    if (!r) {
+        out.err = aborted(what);
+        return out;
+    }
+    out.err = folder_io::to_error(r->ec, folder, what, r->folder_level);
+    if (!out.err) out.value = std::move(r->value);
+    return out;
+}
+
 }  // namespace
 
 folder_target::folder_target(asio::any_io_executor ex, std::string name, fs::path folder,
@@ -329,7 +342,6 @@ asio::awaitable<s3::error> folder_target::put(std::string key, std::shared_ptr<c
 }
 
 asio::awaitable<s3::result<std::vector<s3::object_info>>> folder_target::list(std::string prefix) {
-    s3::result<std::vector<s3::object_info>> out;
     const std::string what = "LIST";
     auto job = [folder = folder_, prefix] {
         outcome<std::vector<s3::object_info>> o;
@@ -340,17 +352,10 @@ asio::awaitable<s3::result<std::vector<s3::object_info>>> folder_target::list(st
     };
     auto call = run_blocking<std::vector<s3::object_info>>(io_, ex_, std::move(job));
     auto r = co_await std::move(call);
-    if (!r) {
-        out.err = aborted(what);
-        co_return out;
-    }
-    out.err = folder_io::to_error(r->ec, folder_, what, r->folder_level);
-    if (!out.err) out.value = std::move(r->value);
-    co_return out;
+    co_return to_result(std::move(r), folder_, what);
 }
 
 asio::awaitable<s3::result<s3::object_info>> folder_target::head(std::string key) {
-    s3::result<s3::object_info> out;
     const std::string what = "HEAD " + key;
     auto job = [folder = folder_, key] {
         outcome<s3::object_info> o;
@@ -360,17 +365,10 @@ asio::awaitable<s3::result<s3::object_info>> folder_target::head(std::string key
     };
     auto call = run_blocking<s3::object_info>(io_, ex_, std::move(job));
     auto r = co_await std::move(call);
-    if (!r) {
-        out.err = aborted(what);
-        co_return out;
-    }
-    out.err = folder_io::to_error(r->ec, folder_, what, r->folder_level);
-    if (!out.err) out.value = std::move(r->value);
-    co_return out;
+    co_return to_result(std::move(r), folder_, what);
 }
 
 asio::awaitable<s3::result<std::string>> folder_target::get(std::string key) {
-    s3::result<std::string> out;
     const std::string what = "GET " + key;
     auto job = [folder = folder_, key, cap = max_object_size_] {
         outcome<std::string> o;
@@ -380,13 +378,7 @@ asio::awaitable<s3::result<std::string>> folder_target::get(std::string key) {
     };
     auto call = run_blocking<std::string>(io_, ex_, std::move(job));
     auto r = co_await std::move(call);
-    if (!r) {
-        out.err = aborted(what);
-        co_return out;
-    }
-    out.err = folder_io::to_error(r->ec, folder_, what, r->folder_level);
-    if (!out.err) out.value = std::move(r->value);
-    co_return out;
+    co_return to_result(std::move(r), folder_, what);
 }
 
 }  // namespace scb::destination

@@ -65,6 +65,15 @@ int health_port(child_process& d) {
     return std::atoi(log.c_str() + log.find(marker) + marker.size());
 }
 
+/// Polls until /healthz answers 503 naming `destination`; the last answer's body is kept.
+bool unhealthy_naming(int port, const std::string& destination, std::string* body) {
+    return eventually([&] {
+        const auto h = http_call(port, "GET", "/healthz");
+        *body = h.body;
+        return h.status == 503 && h.body.find("destination " + destination) != std::string::npos;
+    });
+}
+
 }  // namespace
 
 TEST_CASE("Every version reaches both S3 servers and the folder; the spool empties", "[integration][destinations]") {
@@ -106,12 +115,9 @@ TEST_CASE("One S3 down: the others get each newest version at once, the spool ho
         REQUIRE(eventually([&] { return t.in_folder(lnd_simulator::content(i)); }, 5s));
     }
     REQUIRE(eventually([&] { return t.f.spooled_versions() >= 1; }));
-    http_answer h;
-    REQUIRE(eventually([&] {
-        h = http_call(port, "GET", "/healthz");
-        return h.status == 503 && h.body.find("destination second") != std::string::npos;
-    }));
-    CHECK(h.body.find("destination usb") == std::string::npos);
+    std::string health;
+    REQUIRE(unhealthy_naming(port, "second", &health));
+    CHECK(health.find("destination usb") == std::string::npos);
 
     t.second.restart();
     REQUIRE(eventually([&] { return t.in_second(lnd_simulator::content(4)); }, 30s));
@@ -135,11 +141,8 @@ TEST_CASE("Credentials refused by one destination do not hold back the others", 
     REQUIRE(eventually([&] { return t.in_folder(lnd_simulator::content(2)); }));
     CHECK_FALSE(t.in_second(lnd_simulator::content(2)));
     CHECK(d->wait_for_stderr("second: upload failed", 10s));
-    http_answer h;
-    CHECK(eventually([&] {
-        h = http_call(port, "GET", "/healthz");
-        return h.status == 503 && h.body.find("destination second") != std::string::npos;
-    }));
+    std::string health;
+    CHECK(unhealthy_naming(port, "second", &health));
     CHECK(t.f.spooled_versions() >= 1);  // kept for the one that lacks it
     d->signal(SIGTERM);
     CHECK(d->wait(10s) == 0);
@@ -197,11 +200,8 @@ TEST_CASE("A folder destination whose mount point vanished is not recreated; the
     REQUIRE(eventually([&] { return t.in_second(lnd_simulator::content(2)); }));
     REQUIRE(d->wait_for_stderr("usb: upload failed", 10s));
     CHECK(d->stderr_text().find("is the disk mounted?") != std::string::npos);
-    http_answer h;
-    CHECK(eventually([&] {
-        h = http_call(port, "GET", "/healthz");
-        return h.status == 503 && h.body.find("destination usb") != std::string::npos;
-    }));
+    std::string health;
+    CHECK(unhealthy_naming(port, "usb", &health));
     CHECK_FALSE(fs::exists(t.folder));  // never made again on the root file system
 
     fs::create_directory(t.folder);  // plugged in again
