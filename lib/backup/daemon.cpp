@@ -18,6 +18,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <cstring>
 
@@ -330,10 +331,20 @@ asio::awaitable<void> daemon::heartbeat_loop() {
 asio::awaitable<void> daemon::learn_clocks() {
     using op_type = decltype(asio::co_spawn(ex_, targets_.front()->learn_clock(), asio::deferred));
     std::vector<op_type> ops;
+    ops.reserve(targets_.size());
     for (auto* t : targets_) ops.push_back(asio::co_spawn(ex_, t->learn_clock(), asio::deferred));
+    // One clock is enough to name versions by: as soon as a destination knows S3's, the others stop
+    // asking (a stalled one must not hold up the start; each learns from its first answer anyway).
+    auto one_clock_known = [this](const std::exception_ptr&) {
+        return naming_clock_known() ? asio::cancellation_type::terminal : asio::cancellation_type::none;
+    };
     // learn_clock() reports nothing: an unknown clock only means local names.
     (void)co_await asio::experimental::make_parallel_group(std::move(ops))
-        .async_wait(asio::experimental::wait_for_all(), asio::use_awaitable);
+        .async_wait(one_clock_known, asio::use_awaitable);
+}
+
+bool daemon::naming_clock_known() const {
+    return std::any_of(targets_.begin(), targets_.end(), [](const destination::target* t) { return t->clock_known(); });
 }
 
 asio::awaitable<int> daemon::learn_clocks_or_stop(asio::signal_set& signals) {

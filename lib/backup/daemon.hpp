@@ -77,8 +77,11 @@ private:
     boost::asio::awaitable<int> wait_for_stop_signal(boost::asio::signal_set& signals);
     boost::asio::awaitable<void> abort_on_second_signal(boost::asio::signal_set& signals);
     boost::asio::awaitable<void> heartbeat_loop();
-    /// Every destination learns its clock (together: a dead one must not delay the others).
+    /// The destinations learn their clocks together, until one knows S3's (a stalled one must not
+    /// delay the start) or all have tried.
     boost::asio::awaitable<void> learn_clocks();
+    /// Whether some destination's clock is S3's (naming_clock() then follows it).
+    [[nodiscard]] bool naming_clock_known() const;
     /// Start-up: the clocks, or a stop signal first (then its number; else 0).
     boost::asio::awaitable<int> learn_clocks_or_stop(boost::asio::signal_set& signals);
     /// Every uploader, together, until all have finished (the cancellation reaches each).

@@ -210,3 +210,20 @@ TEST_CASE("A folder destination whose mount point vanished is not recreated; the
     d->signal(SIGTERM);
     CHECK(d->wait(10s) == 0);
 }
+
+TEST_CASE("A stalled destination delays neither the start nor the other destinations (bench finding)",
+          "[integration][destinations]") {
+    three_destinations t;
+    // The second S3 accepts every request and never answers: its clock probe too.
+    t.second.control("POST", "/faults", nlohmann::json{{"count", 1000}, {"kind", "stall"}, {"match", "/"}}.dump());
+    t.f.lnd.swap(lnd_simulator::content(1));
+    // A request timeout far longer than the waits below: waiting for the stalled one would show.
+    auto d = t.f.start({"run"}, t.env("second", {"SCB_REQUEST_TIMEOUT=120s"}));
+    CHECK(t.f.wait_for_content(lnd_simulator::content(1), 15s));
+    CHECK(eventually([&] { return t.in_folder(lnd_simulator::content(1)); }, 15s));
+    t.f.lnd.swap(lnd_simulator::content(2));
+    CHECK(t.f.wait_for_content(lnd_simulator::content(2), 15s));
+    CHECK(eventually([&] { return t.in_folder(lnd_simulator::content(2)); }, 15s));
+    d->signal(SIGTERM);
+    CHECK(d->wait(30s));
+}
