@@ -40,9 +40,11 @@ std::string from(const std::vector<destination::target*>& all, const destination
     return all.size() > 1 ? " (destination " + t.name() + ")" : std::string();
 }
 
+/// The length of every name object_name() makes.
+constexpr std::size_t name_len = std::string_view("channel-20261125T054233.123Z-a1b2c3.backup").size();
+
 /// A key restore --key may name: any prefix, then exactly a name object_name() makes.
 std::optional<naming::parsed_name> parse_any_backup_key(std::string_view key) {
-    constexpr std::size_t name_len = std::string_view("channel-20261125T054233.123Z-a1b2c3.backup").size();
     if (key.size() < name_len) return std::nullopt;
     return parse_backup_key(key, key.substr(0, key.size() - name_len));
 }
@@ -134,6 +136,7 @@ asio::awaitable<int> restore(const std::vector<destination::target*>& targets, c
     std::string key;
     std::optional<naming::parsed_name> name;
     std::optional<s3::error> first_error;
+    const destination::target* first_error_at = nullptr;
     bool any_reached = false;
     if (!opts.key.empty()) {
         name = parse_any_backup_key(opts.key);
@@ -146,13 +149,16 @@ asio::awaitable<int> restore(const std::vector<destination::target*>& targets, c
     for (auto* t : targets) {
         std::string candidate = opts.key;
         std::optional<naming::parsed_name> candidate_name = name;
+        // With several destinations --key names a version: it is looked up under each destination's
+        // own prefix (node1/channel-….backup in S3 is channel-….backup in a folder).
+        if (!candidate.empty() && targets.size() > 1)
+            candidate = t->prefix() + candidate.substr(candidate.size() - name_len);
         if (opts.key.empty()) {
             auto op = load_catalog(*t, t->prefix());
             auto entries = co_await std::move(op);
             if (entries.err) {
-                logging::warn(t->name(), ": ", entries.err.describe(),
-                              targets.size() > 1 ? " - looking in the other destinations" : "");
-                if (!first_error) first_error = entries.err;
+                if (targets.size() > 1) logging::warn(t->name(), ": ", entries.err.describe(), " - looking in the other destinations");
+                if (!first_error) first_error = entries.err, first_error_at = t;
                 continue;
             }
             any_reached = true;
@@ -169,8 +175,8 @@ asio::awaitable<int> restore(const std::vector<destination::target*>& targets, c
         auto head = co_await std::move(head_op);
         if (head.err) {
             if (head.err.code != s3::errc::no_such_key) {
-                logging::warn(t->name(), ": ", head.err.describe());
-                if (!first_error) first_error = head.err;
+                if (targets.size() > 1) logging::warn(t->name(), ": ", head.err.describe());
+                if (!first_error) first_error = head.err, first_error_at = t;
             } else {
                 any_reached = true;
             }
@@ -184,7 +190,10 @@ asio::awaitable<int> restore(const std::vector<destination::target*>& targets, c
         if (!opts.key.empty()) break;  // the first destination that has it
     }
     if (!source) {
-        if (!any_reached && first_error) co_return s3_failure(*first_error);
+        if (!any_reached && first_error)
+            co_return targets.size() > 1 ? fail(exit_code::for_s3_error(first_error->code),
+                                                first_error_at->name() + ": " + first_error->describe())
+                                         : s3_failure(*first_error);
         if (!opts.key.empty())
             co_return fail(exit_code::no_backup, "no such backup: " + where(*targets.front(), opts.key) +
                                                      (targets.size() > 1 ? " (in no destination)" : "") +
