@@ -63,6 +63,24 @@ TEST_CASE("Trust: the spool folder vanishing during an outage does not end the p
     CHECK_THAT(d->stderr_text(), !Catch::Contains("terminate called"));
 }
 
+namespace {
+
+/// Once the front holds a stalled request: SIGTERM, which must end the daemon within `within` with
+/// exit 0; then the server ends the stalled request. Returns the daemon's log.
+std::string stop_while_stalled(daemon_fixture& f, child_process& d, std::chrono::milliseconds within) {
+    REQUIRE(eventually([&] { return f.front_applied("stall"); }));
+    d.signal(SIGTERM);
+    auto code = d.wait(within);
+    f.s3.control("POST", "/outage/start");  // end the stalled request on the server side
+    REQUIRE(code);
+    auto log = d.stderr_text();
+    INFO(log);
+    CHECK(*code == 0);
+    return log;
+}
+
+}  // namespace
+
 TEST_CASE("Trust: SIGTERM aborts a PUT stalled on a reused connection cleanly (defect 3)", "[integration][trust]") {
     daemon_fixture f;
     f.lnd.swap(lnd_simulator::content(0));
@@ -70,14 +88,8 @@ TEST_CASE("Trust: SIGTERM aborts a PUT stalled on a reused connection cleanly (d
     REQUIRE(f.wait_for_content(lnd_simulator::content(0)));  // the connection now kept alive
     f.arm_fault("stall", 1);
     f.lnd.swap(lnd_simulator::content(1));  // its PUT goes out on the reused connection and stalls
-    REQUIRE(eventually([&] { return f.front_applied("stall"); }));
-    d->signal(SIGTERM);
-    auto code = d->wait(30s);
-    f.s3.control("POST", "/outage/start");  // end the stalled request on the server side
-    REQUIRE(code);
-    const auto log = d->stderr_text();
+    const auto log = stop_while_stalled(f, *d, 30s);
     INFO(log);
-    CHECK(*code == 0);
     CHECK_THAT(log, Catch::Contains("aborted at shutdown"));
     CHECK_THAT(log, !Catch::Contains("the uploader stopped") && !Catch::Contains("internal error"));
     CHECK(f.spooled_versions() == 1);
@@ -89,14 +101,8 @@ TEST_CASE("Trust: SIGTERM while the start-up clock HEAD hangs stops at once (not
     f.lnd.swap(lnd_simulator::content(0));
     f.s3.control("POST", "/faults", R"({"count":1,"kind":"stall","match":"clock-probe"})");  // the clock HEAD
     auto d = f.start({"run", "--connect-timeout", "60s", "--request-timeout", "60s"});
-    REQUIRE(eventually([&] { return f.front_applied("stall"); }));
-    d->signal(SIGTERM);
-    auto code = d->wait(15s);  // far below the 60 s the HEAD could otherwise hold the stop
-    f.s3.control("POST", "/outage/start");  // end the stalled request on the server side
-    REQUIRE(code);
-    const auto log = d->stderr_text();
+    const auto log = stop_while_stalled(f, *d, 15s);  // far below the 60 s the HEAD could otherwise hold the stop
     INFO(log);
-    CHECK(*code == 0);
     CHECK_THAT(log, Catch::Contains("stopped before the first upload"));
     CHECK(f.objects().empty());
 }

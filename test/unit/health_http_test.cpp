@@ -389,6 +389,22 @@ TEST_CASE("health endpoint closes a connection whose header is not complete with
     CHECK(answer->empty());
 }
 
+namespace {
+
+/// A complete request past a connection limit is answered, and `oldest` (a slow connection) is
+/// closed without an answer to make room for it.
+void check_newcomer_evicts(asio::io_context& io, unsigned short port, tcp::socket& oldest) {
+    auto fresh = connect_and_send(io, port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    auto answer = read_until_closed(fresh, 5s);
+    REQUIRE(answer);
+    CHECK(answer->rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
+    auto closed = read_until_closed(oldest, 5s);
+    REQUIRE(closed);
+    CHECK(closed->empty());
+}
+
+}  // namespace
+
 TEST_CASE("health endpoint makes room for a fresh client by closing the oldest unfinished connection",
           "[unit][health][slowloris]") {
     scb::health::server_limits limits;
@@ -402,13 +418,7 @@ TEST_CASE("health endpoint makes room for a fresh client by closing the oldest u
     for (int i = 0; i < 3; ++i) slow.push_back(connect_and_send(io, port, partial_header));
 
     // A fourth client, past the limit: it is answered, and the oldest slow one pays for it.
-    auto fresh = connect_and_send(io, port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    auto answer = read_until_closed(fresh, 5s);
-    REQUIRE(answer);
-    CHECK(answer->rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
-    auto first = read_until_closed(slow[0], 5s);
-    REQUIRE(first);
-    CHECK(first->empty());
+    check_newcomer_evicts(io, port, slow[0]);
 
     // The others were not touched: they can still finish their request and get an answer.
     const std::string rest = "st: x\r\nConnection: close\r\n\r\n";
@@ -435,13 +445,7 @@ TEST_CASE("health endpoint caps connections per client address, closing that cli
         slow.push_back(connect_and_send(io, port, partial_header));
 
     // One more from 127.0.0.1, far below the 32 slots: 127.0.0.1's oldest goes, not 127.0.0.2's.
-    auto fresh = connect_and_send(io, port, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    auto answer = read_until_closed(fresh, 5s);
-    REQUIRE(answer);
-    CHECK(answer->rfind("HTTP/1.1 200 OK\r\n", 0) == 0);
-    auto first = read_until_closed(slow[0], 5s);
-    REQUIRE(first);
-    CHECK(first->empty());
+    check_newcomer_evicts(io, port, slow[0]);
 
     asio::write(other, asio::buffer(std::string("st: x\r\nConnection: close\r\n\r\n")));
     auto late = read_until_closed(other, 5s);
