@@ -16,6 +16,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
+/// The daemon's /healthz port, from its start-up line.
+int health_port(child_process& d) {
+    const std::string marker = "health endpoint listening on http://127.0.0.1:";
+    REQUIRE(d.wait_for_stderr(marker, 10s));
+    const auto log = d.stderr_text();
+    return std::atoi(log.c_str() + log.find(marker) + marker.size());
+}
+
 /// The fixture's S3 (first destination, named after its bucket) plus a second S3 ("second") and a
 /// folder ("usb") on a "mounted disk" folder of its own.
 struct three_destinations {
@@ -52,18 +60,18 @@ struct three_destinations {
             if (it->path().extension() == ".backup" && slurp(it->path()) == content) return true;
         return false;
     }
+    /// lnd's file at version 1, then the daemon with /healthz (stale after 1 s); `port` is set.
+    std::unique_ptr<child_process> start_with_health(const std::string& profile, int& port) const {
+        f.lnd.swap(lnd_simulator::content(1));
+        auto d = f.start({"run"}, env(profile, {"SCB_LISTEN=127.0.0.1:0", "SCB_STALE_AFTER=1s"}));
+        port = health_port(*d);
+        return d;
+    }
+
     bool everywhere(const std::string& content) {
         return f.count_with_sha(content) > 0 && in_second(content) && in_folder(content);
     }
 };
-
-/// The daemon's /healthz port, from its start-up line.
-int health_port(child_process& d) {
-    const std::string marker = "health endpoint listening on http://127.0.0.1:";
-    REQUIRE(d.wait_for_stderr(marker, 10s));
-    const auto log = d.stderr_text();
-    return std::atoi(log.c_str() + log.find(marker) + marker.size());
-}
 
 /// Polls until /healthz answers 503 naming `destination`; the last answer's body is kept.
 bool unhealthy_naming(int port, const std::string& destination, std::string* body) {
@@ -102,9 +110,8 @@ TEST_CASE("Every version reaches both S3 servers and the folder; the spool empti
 TEST_CASE("One S3 down: the others get each newest version at once, the spool holds what it lacks, health names "
           "it; back up, it gets the newest and the spool empties", "[integration][destinations]") {
     three_destinations t;
-    t.f.lnd.swap(lnd_simulator::content(1));
-    auto d = t.f.start({"run"}, t.env("second", {"SCB_LISTEN=127.0.0.1:0", "SCB_STALE_AFTER=1s"}));
-    const int port = health_port(*d);
+    int port = 0;
+    auto d = t.start_with_health("second", port);
     REQUIRE(eventually([&] { return t.everywhere(lnd_simulator::content(1)); }));
 
     t.second.stop();
@@ -131,9 +138,8 @@ TEST_CASE("One S3 down: the others get each newest version at once, the spool ho
 
 TEST_CASE("Credentials refused by one destination do not hold back the others", "[integration][destinations]") {
     three_destinations t;
-    t.f.lnd.swap(lnd_simulator::content(1));
-    auto d = t.f.start({"run"}, t.env("wrong", {"SCB_LISTEN=127.0.0.1:0", "SCB_STALE_AFTER=1s"}));
-    const int port = health_port(*d);
+    int port = 0;
+    auto d = t.start_with_health("wrong", port);
     REQUIRE(t.f.wait_for_content(lnd_simulator::content(1)));
     REQUIRE(eventually([&] { return t.in_folder(lnd_simulator::content(1)); }));
     t.f.lnd.swap(lnd_simulator::content(2));
@@ -189,9 +195,8 @@ TEST_CASE("SIGKILL during one destination's outage: after the restart the leftov
 TEST_CASE("A folder destination whose mount point vanished is not recreated; the others go on; it catches up "
           "when it is back", "[integration][destinations]") {
     three_destinations t;
-    t.f.lnd.swap(lnd_simulator::content(1));
-    auto d = t.f.start({"run"}, t.env("second", {"SCB_LISTEN=127.0.0.1:0", "SCB_STALE_AFTER=1s"}));
-    const int port = health_port(*d);
+    int port = 0;
+    auto d = t.start_with_health("second", port);
     REQUIRE(eventually([&] { return t.everywhere(lnd_simulator::content(1)); }));
 
     fs::remove_all(t.folder);  // the disk is unplugged
