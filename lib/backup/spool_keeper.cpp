@@ -79,7 +79,7 @@ std::vector<std::vector<spool::entry>> spool_keeper::start(std::error_code& ec) 
     return out;
 }
 
-void spool_keeper::write(std::size_t /*d*/, std::string name, std::shared_ptr<const std::string> data,
+void spool_keeper::write(std::string name, std::shared_ptr<const std::string> data,
                          std::function<void(bool)> done) {
     if (!store_ || !ledger_.hold(name)) {
         // No spool of our own (its owner keeps the copies), or the copy is on disk already.
@@ -114,8 +114,8 @@ void spool_keeper::write(std::size_t /*d*/, std::string name, std::shared_ptr<co
     });
 }
 
-void spool_keeper::release(std::size_t d, std::vector<std::string> names, std::function<void(bool)> done) {
-    (void)d;  // whose release it is does not matter: a copy goes once every destination has it
+void spool_keeper::release(std::vector<std::string> names, std::function<void(bool)> done) {
+    // Whose release it is does not matter: a copy goes once every destination has it.
     remove(store_ ? ledger_.release(names) : std::vector<std::string>{}, std::move(done));
 }
 

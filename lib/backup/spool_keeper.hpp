@@ -37,11 +37,11 @@ public:
     /// could not be listed.
     std::vector<std::vector<spool::entry>> start(std::error_code& ec);
 
-    /// Destination `d` needs a durable copy of `name`: written unless it is on disk already.
+    /// A destination needs a durable copy of `name`: written unless it is on disk already.
     /// `done(ok)` on the io_context thread.
-    void write(std::size_t d, std::string name, std::shared_ptr<const std::string> data, std::function<void(bool)> done);
-    /// Destination `d` no longer needs these copies: those every destination has are deleted. `done(ok)`.
-    void release(std::size_t d, std::vector<std::string> names, std::function<void(bool)> done);
+    void write(std::string name, std::shared_ptr<const std::string> data, std::function<void(bool)> done);
+    /// A destination no longer needs these copies: those every destination has are deleted. `done(ok)`.
+    void release(std::vector<std::string> names, std::function<void(bool)> done);
     /// Destination `d` confirmed version `name`: recorded durably when there are several destinations.
     void confirmed(std::size_t d, const std::string& name);
     /// Reads a spooled version (blocking: start-up and leftovers, a few KB).

@@ -190,11 +190,11 @@ void uploader::write_copy(const job_ref& v) {
         return;
     }
     // The spool copy is what survives a crash or an outage; written on the spool thread.
-    keeper_.write(index_, v.name, it->second.data, [this, seq = v.seq](bool ok) { feed(ev::copy_done{seq, ok}); });
+    keeper_.write(v.name, it->second.data, [this, seq = v.seq](bool ok) { feed(ev::copy_done{seq, ok}); });
 }
 
 void uploader::delete_copies(std::vector<std::string> names) {
-    keeper_.release(index_, std::move(names), [this](bool ok) { feed(ev::delete_done{ok}); });
+    keeper_.release(std::move(names), [this](bool ok) { feed(ev::delete_done{ok}); });
 }
 
 void uploader::arm(timer_kind t, std::chrono::milliseconds after) {
