@@ -28,5 +28,8 @@ set(OPENSSL_INCLUDE_DIR /usr/include CACHE PATH "")
 set(OPENSSL_CRYPTO_LIBRARY /usr/lib/${SCB_TRIPLET}/libcrypto.so CACHE FILEPATH "")
 set(OPENSSL_SSL_LIBRARY /usr/lib/${SCB_TRIPLET}/libssl.so CACHE FILEPATH "")
 
-# Run arm64 programs (unit tests, Catch2's test discovery, help2man) with qemu-user (qemu-user-static).
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64-static -L /usr/${SCB_TRIPLET})
+# Run arm64 programs (unit tests, Catch2's test discovery, help2man) with qemu-user (qemu-user-static),
+# on the arm64 runtime a Raspberry Pi has: Debian's libc6:arm64 of multiarch (/lib/ld-linux-aarch64.so.1),
+# not the cross toolchain's older copy in /usr/aarch64-linux-gnu: under qemu 7.2 with that one
+# (libc6-arm64-cross 2.36-8) any program that starts a second thread and waits on it spins forever.
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64-static -L /)

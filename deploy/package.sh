@@ -122,7 +122,7 @@ CMAKE_ARGS=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr
             -DSCB_WERROR=OFF -DSCB_BUILD_TESTS=$WITH_TESTS -DSCB_INTEGRATION_TESTS=OFF)
 if [ "$ARCH" = arm64 ]; then
   CMAKE_ARGS+=(-DCMAKE_TOOLCHAIN_FILE="$SRC/cmake/toolchain-aarch64.cmake")
-  RUN=(qemu-aarch64-static -L /usr/aarch64-linux-gnu)
+  RUN=(qemu-aarch64-static -L /)  # multiarch libc6:arm64, see cmake/toolchain-aarch64.cmake
   STRIP=aarch64-linux-gnu-strip
 else
   RUN=()
