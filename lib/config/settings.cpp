@@ -107,12 +107,12 @@ const std::vector<option_spec>& specs() {
     static const std::vector<option_spec> table = {
         {"file", "MONITOR_FILE_PATH", nullptr, "~/.lnd/data/chain/bitcoin/mainnet/channel.backup",
          "lnd's channel.backup to watch", [](settings& s, const std::string& v) { s.file = v; }},
-        {"spool-dir", "BACKUP_DIRECTORY", nullptr, "$STATE_DIRECTORY or ~/.local/state/scb-backup",
+        {"spool-dir", "BACKUP_DIRECTORY", nullptr, "$STATE_DIRECTORY, else ~/.local/state/scb-backup",
          "local spool: versions not yet confirmed by S3 (created 0700)",
          [](settings& s, const std::string& v) { s.spool_dir = v; }},
-        {"bucket", "S3_BUCKET_NAME", nullptr, "(required)", "S3 bucket to upload to",
+        {"bucket", "S3_BUCKET_NAME", nullptr, "required without SCB_DESTINATIONS", "S3 bucket to upload to",
          [](settings& s, const std::string& v) { s.bucket = v; }},
-        {"prefix", "S3_BACKUP_PREFIX", nullptr, "\"\"", "key prefix, e.g. 'mynode/' (keys: PREFIX + channel-<time>-<sha6>.backup)",
+        {"prefix", "S3_BACKUP_PREFIX", nullptr, "empty", "key prefix, e.g. 'mynode/' (keys: PREFIX + channel-<time>-<sha6>.backup)",
          [](settings& s, const std::string& v) {
              check_prefix(v);
              s.prefix = v;
@@ -203,7 +203,7 @@ const std::vector<option_spec>& specs() {
              if (!l) throw std::invalid_argument("must be debug, info, warn or error");
              s.log_level = *l;
          }},
-        {"listen", "SCB_LISTEN", nullptr, "\"\" (off)",
+        {"listen", "SCB_LISTEN", nullptr, "off",
          "serve GET /healthz and /metrics on HOST:PORT (127.0.0.1:9580, [::1]:9580, :9580 = all IPv4)",
          [](settings& s, const std::string& v) {
              if (!v.empty() && !parse_listen(v))
@@ -288,9 +288,11 @@ std::string help_text() {
           "  healthcheck  GET /healthz of a running daemon (SCB_LISTEN); exit 0 when healthy, else 1\n"
           "  list     the backups under the prefix, newest first: key, size, time, SHA-256 suffix\n"
           "           [--json] one JSON array instead of the table\n"
-          "  restore  --output PATH [--key KEY] [--force]: download the newest backup (or KEY), check\n"
-          "           its SHA-256 against the key and S3's checksum, write PATH (0600) atomically;\n"
-          "           --force replaces an existing PATH. Exit 65 if the object is corrupt (nothing written)\n"
+          "  restore  --output PATH [--key KEY] [--force]: download the newest backup (or KEY, with or\n"
+          "           without the prefix), check its SHA-256 against the key and S3's checksum, write PATH\n"
+          "           (0600) atomically, making a missing folder (0700); --output - writes to standard\n"
+          "           output (not a terminal); --force replaces an existing PATH.\n"
+          "           Exit 65 if the object is corrupt (nothing written)\n"
           "  verify   compare MONITOR_FILE_PATH with the newest backup in S3 by SHA-256;\n"
           "           exit 0 in sync, 1 when S3 is behind (differs, or holds no backup)\n"
           "  (list, restore and verify need the bucket, endpoint and credentials, never the spool)\n\n"
