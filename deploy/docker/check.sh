@@ -43,6 +43,10 @@ env = scb.get("environment", {})
 vols = scb.get("volumes", [])
 if not any(str(v).endswith(":ro") and str(v).startswith("lnd-data:") for v in vols):
     errors.append("scb-backup does not mount lnd-data read-only")
+if "scb-backup" not in (lnd.get("depends_on") or []):
+    errors.append("lnd does not depend on scb-backup (compose would stop scb-backup first and miss lnd's shutdown version)")
+if "lnd" in (scb.get("depends_on") or []):
+    errors.append("scb-backup depends on lnd: compose would stop it before lnd")
 if "MONITOR_FILE_PATH" not in env:
     errors.append("scb-backup has no MONITOR_FILE_PATH")
 spool = env.get("BACKUP_DIRECTORY")

@@ -302,6 +302,16 @@ asio::awaitable<int> daemon::wait_for_stop_signal(asio::signal_set& signals) {
     }
 }
 
+asio::awaitable<int> daemon::stop_after_last_look(asio::signal_set& signals) {
+    const int signo = co_await wait_for_stop_signal(signals);
+    if (signo == 0) co_return 0;  // another task ended first: nothing to add
+    // Under systemd (the unit is ordered Before=lnd.service) lnd has written its shutdown version
+    // and exited before this SIGTERM; its rename may not have been read from inotify yet.
+    if (auto now = snapshot::stat_identity(opts_.file); now && (!last_identity_ || !(*now == *last_identity_)))
+        take_and_record(origin::watch, "written just before the stop signal (lnd writes one as it shuts down)");
+    co_return signo;
+}
+
 asio::awaitable<void> daemon::abort_on_second_signal(asio::signal_set& signals) {
     for (;;) {
         auto [ec, signo] = co_await signals.async_wait(use_tuple);
@@ -418,7 +428,7 @@ asio::awaitable<int> daemon::run() {
     auto [order, watch_error, upload_error, signal_error, signo] =
         co_await asio::experimental::make_parallel_group(
             asio::co_spawn(ex_, watch_loop(), asio::deferred), asio::co_spawn(ex_, run_uploaders(), asio::deferred),
-            asio::co_spawn(ex_, wait_for_stop_signal(signals), asio::deferred))
+            asio::co_spawn(ex_, stop_after_last_look(signals), asio::deferred))
             .async_wait(asio::experimental::wait_for_one(asio::cancellation_type::partial), asio::use_awaitable);
     (void)signal_error;
     (void)signo;

@@ -75,6 +75,10 @@ private:
     bool take_and_record(origin why, const char* detail);
     boost::asio::awaitable<void> watch_loop();
     boost::asio::awaitable<int> wait_for_stop_signal(boost::asio::signal_set& signals);
+    /// run()'s stop: wait_for_stop_signal, then one last look at the file before the uploaders
+    /// finish, so that a version written just before the signal (lnd's shutdown rewrite) whose event
+    /// is still unread gets the grace period.
+    boost::asio::awaitable<int> stop_after_last_look(boost::asio::signal_set& signals);
     boost::asio::awaitable<void> abort_on_second_signal(boost::asio::signal_set& signals);
     boost::asio::awaitable<void> heartbeat_loop();
     /// The destinations learn their clocks together, until one knows S3's (a stalled one must not

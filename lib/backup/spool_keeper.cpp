@@ -121,7 +121,11 @@ void spool_keeper::release(std::vector<std::string> names, std::function<void(bo
 
 void spool_keeper::remove(std::vector<std::string> names, std::function<void(bool)> done) {
     if (names.empty()) {
-        asio::post(ex_, [done = std::move(done)] { done(true); });
+        // Nothing of ours, but a delete the ledger ordered at a confirmation may still be queued:
+        // answer after it (the spool thread runs in order), so that "done" means the spool is final.
+        asio::post(io_, [this, done = std::move(done)]() mutable {
+            asio::post(ex_, [done = std::move(done)] { done(true); });
+        });
         return;
     }
     asio::post(io_, [this, gone = std::move(names), done = std::move(done)]() mutable {

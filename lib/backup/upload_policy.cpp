@@ -54,12 +54,13 @@ void upload_policy::on_event(const ev::submitted& e) {
     // The newest version is the one whose copy matters; an older one without a copy is superseded
     // by it (a copy already written stays until a version at least as new is confirmed).
     copy_candidate_ = v;
-    if (phase_ != phase::running) {  // no new PUT during shutdown: keep it safe for the next start
-        spool_now();
-        return;
-    }
     if (waiting_) report(what::superseded, *waiting_, v);
     waiting_ = v;
+    if (phase_ != phase::running) {  // shutdown: safe for the next start, and one attempt if time is left
+        spool_now();
+        start_newest_in_grace();
+        return;
+    }
     collapse_leftovers();
     if (opts_.spool_delay.count() == 0) {
         spool_now();
@@ -78,6 +79,7 @@ void upload_policy::on_event(const ev::put_done& e) {
     case put_outcome::ok:
         confirm(job, what::confirmed);
         if (phase_ == phase::running) maybe_start();
+        else start_newest_in_grace();
         break;
     case put_outcome::unreadable:
         report(what::unreadable, job);
@@ -89,6 +91,7 @@ void upload_policy::on_event(const ev::put_done& e) {
         // From now on S3 may be down for long: the newest version lives in the spool.
         spool_now();
         if (phase_ != phase::running || e.outcome == put_outcome::aborted) {
+            grace_open_ = false;  // S3 is failing or we are aborting: the rest waits in the spool
             report(what::not_retrying, job);
             break;
         }
@@ -162,6 +165,9 @@ void upload_policy::on_event(const ev::spool_timer_fired&) {
 }
 
 void upload_policy::on_event(const ev::grace_timer_fired&) {
+    if (!grace_armed_) return;  // disarmed meanwhile: not a tick
+    grace_armed_ = false;
+    grace_open_ = false;
     if (phase_ != phase::finishing || !in_flight_) return;
     report(what::grace_over, *in_flight_);
     phase_ = phase::aborting;
@@ -177,19 +183,29 @@ void upload_policy::on_event(const ev::finish&) {
         spool_timer_armed_ = false;
         emit(act::disarm{timer_kind::spool});
     }
+    // A version between retries means S3 is failing: nothing more is tried.
+    grace_open_ = !backing_off_;
     if (backing_off_) {
         report(what::not_retrying, *backing_off_);
         backing_off_.reset();
         emit(act::disarm{timer_kind::retry});
     }
-    if (in_flight_) emit(act::arm{timer_kind::grace, opts_.grace});
+    if (in_flight_) {
+        grace_armed_ = true;
+        emit(act::arm{timer_kind::grace, opts_.grace});
+    }
+    start_newest_in_grace();
     check_done();
 }
 
 void upload_policy::on_event(const ev::abort&) {
     if (phase_ == phase::running) on_event(ev::finish{});
     if (phase_ == phase::done) return;
-    if (phase_ == phase::finishing && in_flight_) emit(act::disarm{timer_kind::grace});
+    if (grace_armed_) {
+        grace_armed_ = false;
+        emit(act::disarm{timer_kind::grace});
+    }
+    grace_open_ = false;
     phase_ = phase::aborting;
     if (in_flight_ && !cancel_sent_) {
         cancel_sent_ = true;
@@ -220,6 +236,22 @@ void upload_policy::maybe_start() {
         }
         start(std::move(*next));
     }
+}
+
+void upload_policy::start_newest_in_grace() {
+    if (phase_ != phase::finishing || !grace_open_ || in_flight_ || !waiting_) return;
+    job_ref next = std::move(*waiting_);
+    waiting_.reset();
+    attempt_ = 0;
+    if (next.sha256_hex == confirmed_sha_) {
+        confirm(next, what::already_in_s3);
+        return;
+    }
+    if (!grace_armed_) {
+        grace_armed_ = true;
+        emit(act::arm{timer_kind::grace, opts_.grace});
+    }
+    start(std::move(next));
 }
 
 void upload_policy::start(job_ref v) {
@@ -286,6 +318,10 @@ void upload_policy::collapse_leftovers() {
 
 void upload_policy::check_done() {
     if ((phase_ == phase::finishing || phase_ == phase::aborting) && !in_flight_ && spool_ops_ == 0) {
+        if (grace_armed_) {
+            grace_armed_ = false;
+            emit(act::disarm{timer_kind::grace});
+        }
         phase_ = phase::done;
         emit(act::done{});
     }

@@ -47,7 +47,10 @@ struct delete_done { bool ok = true; };                      ///< a delete_copie
 struct retry_timer_fired {};
 struct spool_timer_fired {};
 struct grace_timer_fired {};
-struct finish {};  ///< shutdown, step one: no new PUT; the one in flight gets the grace period
+/// Shutdown, step one: the grace period starts. The PUT in flight may finish, then the newest
+/// version (also one submitted now: lnd rewrites the file as it stops) gets one attempt if time is
+/// left; nothing is retried and no leftover is started. What is not in S3 stays in the spool.
+struct finish {};
 struct abort {};   ///< shutdown, step two: cancel the PUT in flight
 }  // namespace ev
 using event = std::variant<ev::leftovers_found, ev::submitted, ev::put_done, ev::copy_done, ev::delete_done,
@@ -140,6 +143,8 @@ private:
     void on_event(const ev::abort& e);
 
     void maybe_start();
+    /// During the grace period: one attempt for the newest waiting version, if nothing is in flight.
+    void start_newest_in_grace();
     void start(job_ref v);
     /// S3 holds v (or its content): delete every copy of it or an older version.
     void confirm(const job_ref& v, act::report::what how);
@@ -161,6 +166,8 @@ private:
     std::optional<job_ref> backing_off_;  // failed, waiting for the retry timer
     unsigned attempt_ = 0;                // attempts so far for the current job (kept across supersession)
     bool cancel_sent_ = false;
+    bool grace_armed_ = false;
+    bool grace_open_ = false;             // finishing: a new PUT may still start (no failure, time left)
 
     std::map<std::uint64_t, copy> copies_;   // by seq
     std::optional<job_ref> copy_candidate_;  // newest submitted version without a copy, not confirmed

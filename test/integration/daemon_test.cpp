@@ -1,6 +1,7 @@
 // The real scb-backup binary against a real local S3 (behind the SigV4-verifying front), with
 // channel.backup replaced the way lnd replaces it.
 #include "daemon_fixture.hpp"
+#include "naming/object_name.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -370,6 +371,55 @@ TEST_CASE("SIGTERM during a stalled upload: the grace period aborts it, exit 0, 
     CHECK(spooled_contents(f) == std::multiset<std::string>{sha(v0)});
     CHECK(f.count_with_sha(v0) == 0);
     f.s3.control("POST", "/outage/start");  // end the stalled request on the server side
+}
+
+TEST_CASE("SIGTERM: a version written while the upload in flight finishes gets the rest of the grace period",
+          "[integration][daemon]") {
+    daemon_fixture f;
+    const auto v0 = lnd_simulator::content(0);
+    const auto v1 = lnd_simulator::content(1);
+    const auto shutdown_version = lnd_simulator::content(2);
+    f.lnd.swap(v0);
+    auto d = f.start({"run", "--shutdown-timeout", "20s"});
+    REQUIRE(f.wait_for_content(v0));
+    // v1's PUT takes 2 s; meanwhile lnd writes its shutdown version, then the stop signal comes (as
+    // systemd sends it once lnd, ordered after scb-backup, has exited).
+    f.s3.control("POST", "/faults", R"({"count":1,"kind":"slow","ms":2000,"match":"/channel-"})");
+    f.lnd.swap(v1);
+    REQUIRE(eventually([&] { return put_pending(f, name_tail(v1)); }, 10s));
+    f.lnd.swap(shutdown_version);
+    REQUIRE(d->wait_for_stderr("sha256 " + scb::naming::short_sha256(sha(shutdown_version)), 10s));
+    d->signal(SIGTERM);
+    auto code = d->wait(30s);  // a bound for a hung daemon, not a measurement
+    INFO(d->stderr_text());
+    REQUIRE(code);
+    CHECK(*code == 0);
+    CHECK(f.count_with_sha(v1) == 1);
+    CHECK(f.count_with_sha(shutdown_version) == 1);
+    CHECK(f.spooled_versions() == 0);
+    CHECK_THAT(d->stderr_text(), Catch::Contains("stopped; 0 version(s) wait in the spool"));
+}
+
+TEST_CASE("SIGTERM: a version whose event is still unread at the stop is uploaded before the exit",
+          "[integration][daemon]") {
+    daemon_fixture f;
+    const auto v0 = lnd_simulator::content(0);
+    const auto shutdown_version = lnd_simulator::content(5);
+    f.lnd.swap(v0);
+    auto d = f.start();
+    REQUIRE(f.wait_for_content(v0));
+    // Stopped, the daemon cannot read the rename's event before the signal is pending too; on
+    // SIGCONT both are ready at once and the signal may be handled first.
+    d->signal(SIGSTOP);
+    f.lnd.swap(shutdown_version);
+    d->signal(SIGTERM);
+    d->signal(SIGCONT);
+    auto code = d->wait(30s);
+    INFO(d->stderr_text());
+    REQUIRE(code);
+    CHECK(*code == 0);
+    CHECK(f.count_with_sha(shutdown_version) == 1);
+    CHECK(f.spooled_versions() == 0);
 }
 
 TEST_CASE("once uploads the current file and exits 0", "[integration][daemon]") {

@@ -84,6 +84,7 @@ struct harness {
     std::optional<std::string> last_put_sha;
     std::optional<job_ref> newest;  // newest version submitted and accepted
     bool finishing = false, aborting = false, cancel_seen = false, write_failed = false;
+    bool grace_usable = false;  // finishing, and neither a failure, the grace timer nor abort came
     std::size_t initial_leftovers = 0;
 
     bool chance(int percent) { return std::uniform_int_distribution<int>(0, 99)(rng) < percent; }
@@ -100,7 +101,14 @@ struct harness {
         if (auto* p = std::get_if<act::start_put>(&a)) {
             INFO(trace.str());
             REQUIRE_FALSE(in_flight);  // one PUT at a time
-            REQUIRE_FALSE(finishing);  // after finish no new PUT starts
+            if (finishing) {
+                // In the grace period only the newest version gets one attempt, while time is left
+                // and nothing failed.
+                REQUIRE(grace_usable);
+                REQUIRE(newest);
+                REQUIRE(p->v.seq == newest->seq);
+                REQUIRE(p->attempt == 0);
+            }
             in_flight = p->v;
         } else if (std::get_if<act::cancel_put>(&a)) {
             cancel_seen = true;
@@ -132,6 +140,9 @@ struct harness {
         // At most one version waits beside the leftovers: memory stays flat whatever the burst.
         REQUIRE(policy.waiting() <= initial_leftovers + 1);
         if (policy.finished()) REQUIRE_FALSE(in_flight);
+        // A clean stop (S3 answering, within the grace) leaves the newest version in S3, also one
+        // submitted after the stop began (lnd's shutdown rewrite).
+        if (policy.finished() && grace_usable && newest) REQUIRE(s3_max_seq >= newest->seq);
     }
 
     void leftovers(int n) {
@@ -167,6 +178,7 @@ struct harness {
             s3_max_seq = std::max(s3_max_seq, v.seq);
             s3_shas.insert(v.sha256_hex);
         }
+        if (o != put_outcome::ok) grace_usable = false;
         feed(ev::put_done{v.seq, o}, "put " + v.name + " -> " + std::to_string(static_cast<int>(o)));
     }
 
@@ -184,6 +196,7 @@ struct harness {
     }
 
     void fire(timer_kind t) {
+        if (t == timer_kind::grace && armed.count(t)) grace_usable = false;
         armed.erase(t);
         if (t == timer_kind::retry) feed(ev::retry_timer_fired{}, "retry timer");
         if (t == timer_kind::spool) feed(ev::spool_timer_fired{}, "spool timer");
@@ -209,14 +222,20 @@ struct harness {
             const auto t = static_cast<timer_kind>(std::uniform_int_distribution<int>(0, 2)(rng));
             if (armed.count(t) == 0) fire(t);
         } else if (pick < 90 && !finishing) {
-            finishing = true;
-            feed(ev::finish{}, "finish");
+            finish();
         } else if (pick < 91) {
+            grace_usable = false;
             finishing = aborting = true;
             feed(ev::abort{}, "abort");
             INFO(trace.str());
             if (in_flight) REQUIRE(cancel_seen);  // after abort, nothing stays in flight
         }
+    }
+
+    void finish() {
+        finishing = true;
+        grace_usable = armed.count(timer_kind::retry) == 0;  // between retries: S3 is failing
+        feed(ev::finish{}, "finish");
     }
 
     /// Everything succeeds from now on until nothing is left to do.
@@ -319,6 +338,24 @@ TEST_CASE("policy: finish lets the PUT in flight end within the grace period, th
     CHECK(p.finished());
 }
 
+TEST_CASE("policy: a version submitted in the grace period (lnd's shutdown rewrite) is put after the one in flight",
+          "[unit][policy]") {
+    upload_policy p(fast());
+    p.on(ev::submitted{job(1, "x"), true});
+    auto a = p.on(ev::finish{});
+    REQUIRE(all_of<act::arm>(a).size() == 1);
+    a = p.on(ev::submitted{job(2, "y")});
+    CHECK_FALSE(has<act::start_put>(a));  // one PUT at a time
+    a = p.on(ev::put_done{1, put_outcome::ok});
+    REQUIRE(all_of<act::start_put>(a).size() == 1);
+    CHECK(all_of<act::start_put>(a)[0].v.seq == 2);
+    CHECK(all_of<act::arm>(a).empty());  // the same grace period, not a new one
+    a = p.on(ev::put_done{2, put_outcome::ok});
+    bool confirmed = false;
+    for (const auto& r : all_of<act::report>(a)) confirmed = confirmed || (r.kind == what::confirmed && r.v.seq == 2);
+    CHECK(confirmed);
+}
+
 TEST_CASE("policy: once gives up after its attempts, and at once when the operator must fix something",
           "[unit][policy]") {
     auto o = fast();
@@ -379,8 +416,7 @@ TEST_CASE("policy properties hold over generated event sequences", "[unit][polic
             CHECK(h.files.empty());
             CHECK(h.policy.copies().empty());
             // And a finish then ends it.
-            h.finishing = true;
-            h.feed(ev::finish{}, "finish");
+            h.finish();
             h.settle();
         }
         REQUIRE(h.policy.finished());
