@@ -6,12 +6,15 @@
 #include "restore/catalog.hpp"
 #include "restore/integrity.hpp"
 #include "common/atomic_file.hpp"
+#include "common/private_folders.hpp"
 #include "snapshot/file_snapshot.hpp"
 
 
 #include <nlohmann/json.hpp>
 
 #include <iostream>
+
+#include <unistd.h>
 #include <optional>
 
 namespace scb::restore {
@@ -118,16 +121,19 @@ asio::awaitable<int> list(const std::vector<destination::target*>& targets, comm
 
 asio::awaitable<int> restore(const std::vector<destination::target*>& targets, command_options opts,
                              std::ostream* out) {
+    // `--output -`: the bytes go to stdout (a pipe or a file), the report to stderr.
+    const bool to_stdout = opts.output == "-";
+    if (to_stdout && ::isatty(STDOUT_FILENO))
+        co_return fail(exit_code::usage,
+                       "--output - writes the backup's bytes to standard output, which is a terminal here: redirect "
+                       "it (scb-backup restore --output - > channel.backup) or name a file");
     // Refuse early, before any download, when the answer would be "exists" anyway. The final rename
     // refuses again (RENAME_NOREPLACE), so a file appearing meanwhile is not overwritten either.
     std::error_code ec;
-    if (!opts.force && std::filesystem::symlink_status(opts.output, ec).type() != std::filesystem::file_type::not_found)
+    if (!to_stdout && !opts.force &&
+        std::filesystem::symlink_status(opts.output, ec).type() != std::filesystem::file_type::not_found)
         co_return fail(exit_code::cannot_write,
                        opts.output.string() + " already exists: choose another --output, or add --force to replace it");
-    const auto folder = opts.output.has_parent_path() ? opts.output.parent_path() : std::filesystem::path(".");
-    if (!std::filesystem::is_directory(folder, ec))
-        co_return fail(exit_code::cannot_write, "cannot write " + opts.output.string() + ": the folder " +
-                                                    folder.string() + " does not exist");
 
     // Which destination and key: --key in the first destination that has it; else the newest
     // backup of every destination that answers (by the time in its name: the same version has the
@@ -151,7 +157,8 @@ asio::awaitable<int> restore(const std::vector<destination::target*>& targets, c
         std::optional<naming::parsed_name> candidate_name = name;
         // With several destinations --key names a version: it is looked up under each destination's
         // own prefix (node1/channel-….backup in S3 is channel-….backup in a folder).
-        if (!candidate.empty() && targets.size() > 1)
+        // A bare name (no '/') is looked up under the prefix too.
+        if (!candidate.empty() && (targets.size() > 1 || candidate.find('/') == std::string::npos))
             candidate = t->prefix() + candidate.substr(candidate.size() - name_len);
         if (opts.key.empty()) {
             auto op = load_catalog(*t, t->prefix());
@@ -217,17 +224,36 @@ asio::awaitable<int> restore(const std::vector<destination::target*>& targets, c
                                                       opts.output.string() +
                                                       " (try an older backup with --key, see `scb-backup list`)");
 
-    if (auto werr = write_file_atomically(opts.output, body.value, {.replace = opts.force})) {
-        if (werr.ec == std::errc::file_exists)
-            co_return fail(exit_code::cannot_write, opts.output.string() +
-                                                        " already exists: choose another --output, or add --force");
-        co_return fail(exit_code::cannot_write,
-                       "cannot write " + opts.output.string() + ": " + werr.step + ": " + werr.ec.message());
+    std::string path;
+    std::ostream* report_out = out;
+    if (to_stdout) {
+        out->write(body.value.data(), static_cast<std::streamsize>(body.value.size()));
+        out->flush();
+        if (!*out) co_return fail(exit_code::cannot_write, "cannot write the backup to standard output");
+        report_out = &std::cerr;
+        path = "FILE";
+    } else {
+        // A missing folder is made (0700: it is about to hold a secret), as `aws s3 cp` does.
+        const auto folder = opts.output.has_parent_path() ? opts.output.parent_path() : std::filesystem::path(".");
+        if (!std::filesystem::exists(folder, ec)) {
+            if (const auto made = create_private_folders(folder); made.ec)
+                co_return fail(exit_code::cannot_write, "cannot write " + opts.output.string() + ": cannot create the folder " +
+                                                            made.at.string() + ": " + made.ec.message());
+            logging::info("created the folder ", folder.string(), " (mode 0700)");
+        }
+        if (auto werr = write_file_atomically(opts.output, body.value, {.replace = opts.force})) {
+            if (werr.ec == std::errc::file_exists)
+                co_return fail(exit_code::cannot_write, opts.output.string() +
+                                                            " already exists: choose another --output, or add --force");
+            co_return fail(exit_code::cannot_write,
+                           "cannot write " + opts.output.string() + ": " + werr.step + ": " + werr.ec.message());
+        }
+        path = shell_quote(std::filesystem::absolute(opts.output, ec).string());
     }
 
-    const std::string path = shell_quote(std::filesystem::absolute(opts.output, ec).string());
-    *out << "restored " << where(*source, key) << from(targets, *source) << " (" << body.value.size() << " bytes, saved " << format_time(*name)
-         << ") to " << path << " (mode 0600)\n"
+    *report_out << "restored " << where(*source, key) << from(targets, *source) << " (" << body.value.size()
+                << " bytes, saved " << format_time(*name) << ") to "
+                << (to_stdout ? std::string("standard output") : path + " (mode 0600)") << "\n"
          << "checked: " << report.checked() << "\n"
          << "\n"
          << "Next step, on the node that takes over (lnd running, wallet unlocked):\n"

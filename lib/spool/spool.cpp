@@ -2,6 +2,7 @@
 
 #include "common/atomic_file.hpp"
 #include "common/fd_guard.hpp"
+#include "common/private_folders.hpp"
 #include "logging/logger.hpp"
 
 #include <fcntl.h>
@@ -45,30 +46,6 @@ bool own_temp_name(std::string_view name) {
 
 [[noreturn]] void refuse(const fs::path& dir, const std::string& reason, const std::string& fix) {
     throw spool_error("spool folder " + dir.string() + " " + reason + "; fix: " + fix);
-}
-
-struct folder_result {
-    std::error_code ec;
-    fs::path at;           // the folder whose mkdir or chmod failed
-    bool chmod = false;    // mkdir worked, chmod did not
-    bool created = false;  // at least one folder was made
-};
-
-// mkdir -p where every folder we create gets exactly 0700, whatever the umask.
-folder_result create_folders(const fs::path& dir) {
-    folder_result r;
-    fs::path p;
-    for (const auto& part : dir) {
-        p /= part;
-        if (part == p.root_path() || part.empty()) continue;
-        if (::mkdir(p.c_str(), 0700) == 0) {
-            r.created = true;
-            if (::chmod(p.c_str(), 0700) != 0) return {last_error(), p, true, true};
-        } else if (errno != EEXIST) {
-            return {last_error(), p, false, r.created};
-        }
-    }
-    return r;
 }
 
 enum class folder_problem { none, cannot_open, unsafe, not_writable };
@@ -206,7 +183,7 @@ spool spool::open(fs::path dir) {
     if (ec) throw spool_error("spool folder " + dir.string() + " cannot be resolved: " + ec.message());
     if (dir.has_relative_path() && dir.filename().empty()) dir = dir.parent_path();  // "a/b/" → "a/b"
 
-    if (auto f = create_folders(dir); f.ec) {
+    if (auto f = create_private_folders(dir); f.ec) {
         if (f.chmod)
             refuse(dir, "cannot be made private (chmod 0700 " + f.at.string() + ": " + f.ec.message() + ")",
                    "check the owner of " + f.at.parent_path().string());
@@ -303,7 +280,7 @@ std::error_code spool::ensure_ready() const {
     if (lock_->current(dir_)) return {};
     // The folder (or only its lock file) was removed, e.g. by hand: make it again exactly as open()
     // does, including its refusals, rather than fail every write with ENOENT until a restart.
-    auto made = create_folders(dir_);
+    auto made = create_private_folders(dir_);
     if (made.ec) return made.ec;
     if (auto state = inspect_folder(dir_); state.ec) return state.ec;
     // Another process may have made it again first and own it now: then it is theirs (errc::locked).

@@ -131,6 +131,55 @@ TEST_CASE("restore: writes the newest or the named version, 0600, and overwrites
     for (const auto& e : fs::directory_iterator(f.dir.path())) CHECK_FALSE(e.path().filename().string().starts_with("."));
 }
 
+TEST_CASE("restore forgives: a missing folder is made 0700, --output - pipes the bytes, --key without the prefix",
+          "[integration][restore]") {
+    daemon_fixture f;
+    const auto key = upload_version(f, lnd_simulator::content(3));
+    const fs::path deep = f.dir.path() + "/new/deeper";
+    const fs::path out = deep / "channel.backup";
+
+    auto made = command(f, {"restore", "--output", out.string()});
+    INFO(made.err);
+    REQUIRE(made.exit_code == 0);
+    CHECK(slurp(out) == lnd_simulator::content(3));
+    CHECK(mode_of(deep) == 0700);
+    CHECK(mode_of(deep.parent_path()) == 0700);
+    CHECK_THAT(made.err, Catch::Contains("created the folder"));
+
+    // The bytes alone on stdout (for a pipe), the report on stderr.
+    auto piped = command(f, {"restore", "--output", "-"});
+    INFO(piped.err);
+    REQUIRE(piped.exit_code == 0);
+    CHECK(piped.out == lnd_simulator::content(3));
+    CHECK_THAT(piped.err, Catch::Contains("restored ") && Catch::Contains("to standard output") &&
+                              Catch::Contains("lncli restorechanbackup"));
+    CHECK_FALSE(fs::exists(f.dir.path() + "/-"));
+
+    // The name as it appears after the prefix.
+    const std::string bare = key.substr(f.prefix.size());
+    REQUIRE(bare.find('/') == std::string::npos);
+    const fs::path named = f.dir.path() + "/named.backup";
+    auto by_name = command(f, {"restore", "--output", named.string(), "--key", bare});
+    INFO(by_name.err);
+    REQUIRE(by_name.exit_code == 0);
+    CHECK(slurp(named) == lnd_simulator::content(3));
+    CHECK_THAT(by_name.out, Catch::Contains(key));
+}
+
+TEST_CASE("restore --output - refuses a terminal", "[integration][restore]") {
+    daemon_fixture f;
+    upload_version(f, lnd_simulator::content(4));
+    // script(1) gives the command a pseudo-terminal as its stdout.
+    std::string cmd;
+    for (const auto& a : {std::string(backup_executable()), std::string("restore"), std::string("--output"), std::string("-")})
+        cmd += "'" + a + "' ";
+    auto env = f.env();
+    env.push_back("BACKUP_DIRECTORY=" + f.dir.path() + "/never-created");
+    auto r = run({"script", "-qec", cmd, "/dev/null"}, env, 60s, foreign_variables());
+    CHECK(r.exit_code == 64);
+    CHECK_THAT(r.out, Catch::Contains("is a terminal here") && Catch::Contains("redirect it"));
+}
+
 TEST_CASE("restore: a corrupted object is refused, exit 65, nothing written", "[integration][restore]") {
     daemon_fixture f;
     upload_version(f, lnd_simulator::content(1));

@@ -162,6 +162,20 @@ TEST_CASE("A latest key also keeps the newest version under one stable key", "[i
     }, 5s));
 }
 
+TEST_CASE("once with a latest key also writes the stable key (cron users have no daemon to do it)",
+          "[integration][options]") {
+    daemon_fixture f;
+    f.lnd.swap(lnd_simulator::content(7));
+    auto r = f.run_once({"once", "--latest-key", "latest/channel.backup"});
+    REQUIRE(r.exit_code == 0);
+    const auto sha = scb::crypto::sha256_hex(lnd_simulator::content(7));
+    bool stable = false;
+    for (const auto& o : f.s3.objects())
+        if (o["key"] == "node1/latest/channel.backup" && o["sha256"] == sha) stable = true;
+    CHECK(stable);
+    CHECK(r.err.find("updated node1/latest/channel.backup to channel-") != std::string::npos);
+}
+
 TEST_CASE("The heartbeat is sent while healthy, stops once the newest version has not reached S3 for "
           "--stale-after, and resumes when it has", "[integration][options]") {
     daemon_fixture f;

@@ -224,6 +224,7 @@ run_result run(std::vector<std::string> argv, std::vector<std::string> env_overr
     run_result r;
     const auto deadline = clock::now() + timeout;
     while (auto line = p.read_stdout_line(std::chrono::milliseconds(remaining_ms(deadline)))) r.out += *line + "\n";
+    r.out += p.take_stdout_rest();  // stdout byte for byte, also without a final newline
     auto code = p.wait(std::chrono::milliseconds(remaining_ms(deadline) + 1000));
     r.exit_code = code.value_or(-1);
     r.err = p.stderr_text();

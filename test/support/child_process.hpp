@@ -8,6 +8,7 @@
 #include <thread>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <sys/types.h>
@@ -26,6 +27,8 @@ public:
 
     /// Reads one line from stdout; nullopt on EOF or timeout.
     std::optional<std::string> read_stdout_line(std::chrono::milliseconds timeout);
+    /// What stdout held after its last newline (a partial last line), taken out of the buffer.
+    std::string take_stdout_rest() { return std::exchange(out_buf_, {}); }
     /// Everything the child wrote to stderr so far. A thread drains the pipe all the time, so a
     /// chatty child never blocks on a full pipe while the test looks elsewhere.
     std::string stderr_text();
