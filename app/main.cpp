@@ -27,6 +27,7 @@
 #include <random>
 #include <exception>
 #include <iostream>
+#include <sstream>
 
 using namespace scb;
 namespace exit_code = backup::exit_code;
@@ -138,6 +139,29 @@ int run_restore_command(const config::settings& s) {
     return run_to_exit_code(ioc, restore::run(targets, which, o));
 }
 
+/// once --if-changed (cron): `verify` against every destination first. 0 when each one's newest
+/// backup has the file's content (nothing to upload), -1 to go on with the upload, else the exit
+/// code of a failure (the file, or S3 refusing to list or read).
+int unchanged_everywhere(boost::asio::io_context& ioc, const config::settings& s,
+                         const std::vector<destination::target*>& targets) {
+    restore::command_options o;
+    o.file = s.file;
+    o.max_size = s.max_size;
+    std::ostringstream report;
+    const int code = run_to_exit_code(ioc, restore::verify(targets, o, &report));
+    std::istringstream lines(report.str());
+    for (std::string line; std::getline(lines, line);) logging::info(line);
+    if (code == exit_code::ok) {
+        logging::info("--if-changed: S3 has this content already; nothing uploaded");
+        return exit_code::ok;
+    }
+    if (code == exit_code::out_of_sync) return -1;
+    if (code == exit_code::no_permission)
+        logging::error("--if-changed needs to list and read the backups (s3:ListBucket, s3:GetObject: docs/iam.md); "
+                   "without them, run once without --if-changed");
+    return code;
+}
+
 int run_service(const config::settings& s) {
     boost::asio::io_context ioc(1);
     destinations dests;
@@ -160,6 +184,10 @@ int run_service(const config::settings& s) {
     if (several)
         for (std::size_t i = 0; i < dests.targets.size(); ++i)
             logging::info("destination ", dests.targets[i]->name(), ": ", dests.targets[i]->where(), dests.sources[i]);
+    if (s.cmd == config::command::once && s.if_changed) {
+        if (const int skip = unchanged_everywhere(ioc, s, dests.targets); skip >= 0) return skip;
+        ioc.restart();
+    }
 
     health::state metrics;
     auto notifier = notify::notifier::from_environment();

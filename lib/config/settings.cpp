@@ -285,6 +285,8 @@ std::string help_text() {
           "Usage: scb-backup [run|once|healthcheck|list|restore|verify] [--flag value]...\n"
           "  run   (default) watch the file and upload every new version until SIGTERM\n"
           "  once  upload the current file, wait until S3 has it, exit\n"
+          "        [--if-changed] skip the upload when every destination's newest backup has this\n"
+          "        content (for cron; needs list and read permission, docs/iam.md)\n"
           "  healthcheck  GET /healthz of a running daemon (SCB_LISTEN); exit 0 when healthy, else 1\n"
           "  list     the backups under the prefix, newest first: key, size, time, SHA-256 suffix\n"
           "           [--json] one JSON array instead of the table\n"
@@ -416,7 +418,7 @@ void parse_into(parse_result& out, int argc, const char* const argv[], const s3:
     po::options_description desc;
     desc.add_options()("help,h", "")("version", "")("env-file", po::value<std::string>());
     // list / restore / verify (lib/restore)
-    desc.add_options()("key", po::value<std::string>())("output", po::value<std::string>())("force", "")("json", "");
+    desc.add_options()("key", po::value<std::string>())("output", po::value<std::string>())("force", "")("json", "")("if-changed", "");
     for (const auto& o : specs()) desc.add_options()(o.flag, po::value<std::string>());
     desc.add_options()("destination", po::value<std::vector<std::string>>()->composing());
     po::options_description hidden;
@@ -463,6 +465,9 @@ void parse_into(parse_result& out, int argc, const char* const argv[], const s3:
     if (s.cmd != command::restore && (vm.count("key") || vm.count("output") || s.force))
         throw usage_error("--key, --output and --force belong to the restore command (see --help)");
     if (s.cmd != command::list && s.json) throw usage_error("--json belongs to the list command (see --help)");
+    s.if_changed = vm.count("if-changed") > 0;
+    if (s.cmd != command::once && s.if_changed)
+        throw usage_error("--if-changed belongs to the once command (see --help)");
     if (s.cmd == command::restore) {
         if (s.output.empty()) throw usage_error("restore needs --output PATH (where to write the backup)");
         if (!s.output.has_filename()) throw usage_error("restore --output must name a file, not a folder");

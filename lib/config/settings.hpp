@@ -59,6 +59,7 @@ struct settings {
     std::filesystem::path output;     // restore --output (required)
     bool force = false;               // restore --force: replace an existing --output
     bool json = false;                // list --json
+    bool if_changed = false;          // once --if-changed: no upload when S3's newest has this content
     std::string pick_destination;     // list/restore/verify --destination NAME: the one destination to use ("" = not chosen)
 };
 

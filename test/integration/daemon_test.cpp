@@ -433,6 +433,37 @@ TEST_CASE("once uploads the current file and exits 0", "[integration][daemon]") 
     CHECK(f.spool_files() == 0);
 }
 
+TEST_CASE("once --if-changed uploads only when S3's newest backup lacks the file's content (cron)",
+          "[integration][daemon]") {
+    daemon_fixture f;
+    const auto v = lnd_simulator::content(3);
+    f.lnd.swap(v);
+    auto first = f.run_once({"once", "--if-changed"});  // nothing in S3 yet
+    INFO(first.err);
+    REQUIRE(first.exit_code == 0);
+    CHECK(f.count_with_sha(v) == 1);
+
+    auto again = f.run_once({"once", "--if-changed"});  // the same content: no new object
+    INFO(again.err);
+    CHECK(again.exit_code == 0);
+    CHECK(f.count_with_sha(v) == 1);
+    CHECK_THAT(again.err, Catch::Contains("nothing uploaded"));
+
+    // The same bytes swapped in again: still nothing.
+    f.lnd.swap(v);
+    CHECK(f.run_once({"once", "--if-changed"}).exit_code == 0);
+    CHECK(f.count_with_sha(v) == 1);
+
+    const auto v2 = lnd_simulator::content(4);
+    f.lnd.swap(v2);
+    auto changed = f.run_once({"once", "--if-changed"});
+    INFO(changed.err);
+    CHECK(changed.exit_code == 0);
+    CHECK(f.count_with_sha(v2) == 1);
+
+    CHECK(f.run_once({"list", "--if-changed"}).exit_code == 64);  // only once takes it
+}
+
 TEST_CASE("once reports each failure with its own exit code", "[integration][daemon]") {
     daemon_fixture f;
     auto missing = f.run_once();
