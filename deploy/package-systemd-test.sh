@@ -3,6 +3,9 @@
 # (debootstrap + systemd-nspawn --boot), installs the .deb, configures it for the local test S3 server,
 # lets an lnd user swap channel.backup as lnd does, checks both versions reach S3, stops, purges.
 #   deploy/package-systemd-test.sh DEB [--work DIR] [--rootfs-cache DIR] [--lnd-lifecycle]
+#   deploy/package-systemd-test.sh --deps-only                       (install the host's packages, exit)
+#   deploy/package-systemd-test.sh --prepare-rootfs --rootfs-cache DIR  (fill the cache, exit; CI runs it
+#     in the background while it builds: debootstrap waits on the network, not on the CPU)
 # DEB: scb-backup_VERSION_amd64.deb (deploy/package.sh amd64).
 # --work DIR: where everything goes (default: a temporary folder, deleted at exit).
 # --rootfs-cache DIR: keep the debootstrap result as a tarball in DIR (named after the debootstrap
@@ -18,13 +21,16 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 ME=package-systemd-test
 
-usage() { echo "usage: deploy/package-systemd-test.sh DEB [--work DIR] [--rootfs-cache DIR] [--lnd-lifecycle]" >&2; exit 2; }
+usage() { echo "usage: deploy/package-systemd-test.sh DEB [--work DIR] [--rootfs-cache DIR] [--lnd-lifecycle] | --deps-only | --prepare-rootfs --rootfs-cache DIR" >&2; exit 2; }
 DEB=""
 WORK=""
 CACHE=""
 LIFECYCLE=0
+MODE=test
 while [ $# -gt 0 ]; do
   case $1 in
+    --deps-only) MODE=deps; shift ;;
+    --prepare-rootfs) MODE=prepare; shift ;;
     --work) [ $# -ge 2 ] || usage; WORK=$2; shift 2 ;;
     --rootfs-cache) [ $# -ge 2 ] || usage; CACHE=$2; shift 2 ;;
     --lnd-lifecycle) LIFECYCLE=1; shift ;;
@@ -33,9 +39,12 @@ while [ $# -gt 0 ]; do
     *) [ -z "$DEB" ] || usage; DEB=$1; shift ;;
   esac
 done
-[ -n "$DEB" ] || usage
-[ -f "$DEB" ] || { echo "$ME: $DEB: no such file" >&2; exit 2; }
-DEB=$(cd "$(dirname "$DEB")" && pwd)/$(basename "$DEB")
+if [ "$MODE" = test ]; then
+  [ -n "$DEB" ] || usage
+  [ -f "$DEB" ] || { echo "$ME: $DEB: no such file" >&2; exit 2; }
+  DEB=$(cd "$(dirname "$DEB")" && pwd)/$(basename "$DEB")
+fi
+[ "$MODE" != prepare ] || [ -n "$CACHE" ] || usage
 [ "$(id -u)" -eq 0 ] || { echo "$ME: run as root (debootstrap, systemd-nspawn, nsenter)" >&2; exit 2; }
 
 SUITE=bookworm
@@ -128,13 +137,14 @@ install_host_packages() {
 # --- 2. Root filesystem -------------------------------------------------------------------------------
 # The package's Depends (first alternative, no versions), so that installing the .deb needs no download.
 deb_depends() {
+  [ -n "$DEB" ] || return 0
   dpkg-deb -f "$DEB" Depends | tr ',' '\n' | sed -e 's/|.*//' -e 's/(.*)//' -e 's/:any//' -e 's/[[:space:]]//g' \
     | grep -v '^$' | sort -u | paste -sd, -
 }
 
 make_rootfs() {  # make_rootfs DIR
   ROOT=$1
-  local include="systemd,systemd-sysv,dbus,libssl3,ca-certificates,acl,sudo"
+  local include="systemd,systemd-sysv,dbus,libc6,libssl3,ca-certificates,acl,sudo"
   local deps; deps=$(deb_depends)
   [ -z "$deps" ] || include="$include,$deps"
   include=$(echo "$include" | tr ',' '\n' | sort -u | paste -sd, -)
@@ -477,6 +487,13 @@ EOF
 }
 
 # --- Main ----------------------------------------------------------------------------------------------------
+if [ "$MODE" = deps ]; then install_host_packages; exit 0; fi
+if [ "$MODE" = prepare ]; then
+  install_host_packages
+  make_rootfs "$WORK/rootfs"
+  lap "root filesystem cached in $CACHE"
+  exit 0
+fi
 echo "$ME: $(basename "$DEB") ($(dpkg-deb -f "$DEB" Version), Depends: $(dpkg-deb -f "$DEB" Depends)); work $WORK" >&2
 [ "$(dpkg-deb -f "$DEB" Architecture)" = amd64 ] || fail "$DEB is not an amd64 package"
 # The second scenario needs a second, pristine root filesystem: keep the first as a tarball in WORK.

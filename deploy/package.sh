@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Debian package and the release tarball of scb-backup for one architecture, reproducibly:
-#   deploy/package.sh ARCH [--out DIR] [--work DIR] [--with-tests] [--no-lintian] [--commit REV]
+#   deploy/package.sh ARCH [--out DIR] [--work DIR] [--with-tests] [--no-lintian] [--commit REV] [--deps-only]
 # ARCH: amd64 or arm64 (cross-compiled with cmake/toolchain-aarch64.cmake, run under qemu-user).
 # Into DIR (default dist/): scb-backup_VERSION_ARCH.deb, scb-backup-VERSION-linux-ARCH.tar.gz, SHA256SUMS.
 # - Source: the committed tree (`git archive HEAD`, or --commit REV), never the working tree's uncommitted edits.
@@ -21,6 +21,7 @@ WORK=""
 WITH_TESTS=OFF
 COMMIT=HEAD
 LINTIAN=1
+DEPS_ONLY=0
 while [ $# -gt 0 ]; do
   case $1 in
     --out) OUT=$2; shift 2 ;;
@@ -28,13 +29,14 @@ while [ $# -gt 0 ]; do
     --with-tests) WITH_TESTS=ON; shift ;;
     --no-lintian) LINTIAN=0; shift ;;
     --commit) COMMIT=$2; shift 2 ;;
+    --deps-only) DEPS_ONLY=1; shift ;;  # install the build dependencies, then exit
     *) echo "package: unknown option $1" >&2; exit 2 ;;
   esac
 done
 case $ARCH in
   amd64) TRIPLET=x86_64-linux-gnu ;;
   arm64) TRIPLET=aarch64-linux-gnu ;;
-  *) echo "usage: deploy/package.sh amd64|arm64 [--out DIR] [--work DIR] [--with-tests] [--no-lintian] [--commit REV]" >&2; exit 2 ;;
+  *) echo "usage: deploy/package.sh amd64|arm64 [--out DIR] [--work DIR] [--with-tests] [--no-lintian] [--commit REV] [--deps-only]" >&2; exit 2 ;;
 esac
 [ "$(dpkg --print-architecture)" = amd64 ] || { echo "package: runs on an amd64 Debian 12 machine" >&2; exit 2; }
 
@@ -76,6 +78,7 @@ elif [ "${NEED_UPDATE:-0}" = 1 ]; then
   $SUDO apt-get update -qq
 fi
 step "build dependencies"
+[ "$DEPS_ONLY" = 0 ] || exit 0
 
 # --- 2. A clean copy of the committed tree ---------------------------------------------------------
 umask 022
