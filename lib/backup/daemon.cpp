@@ -223,6 +223,11 @@ void daemon::record(const version& v, const char* detail) {
     if (opts_.health) opts_.health->version_seen(v.sha256_hex, std::chrono::system_clock::now());
 }
 
+bool daemon::written_since_last_read() const {
+    const auto now = snapshot::stat_identity(opts_.file);
+    return now && (!last_identity_ || !(*now == *last_identity_));
+}
+
 bool daemon::take_and_record(origin why, const char* detail) {
     auto v = consider(why, detail);
     if (v) record(*v, detail);
@@ -235,7 +240,7 @@ asio::awaitable<void> daemon::watch_loop() {
     watch::watcher watcher(ex_, opts_.file);
     // The start-up read came before this watch existed: a version lnd wrote in between raised no
     // event we could see, and would wait for the first reconcile (5 min by default). Look once now.
-    if (auto now = snapshot::stat_identity(opts_.file); now && (!last_identity_ || !(*now == *last_identity_)))
+    if (written_since_last_read())
         take_and_record(origin::watch, "written while the watch was set up");
     // The periodic check runs every reconcile_interval, however busy the watch is.
     asio::steady_timer reconcile(ex_);
@@ -307,7 +312,7 @@ asio::awaitable<int> daemon::stop_after_last_look(asio::signal_set& signals) {
     if (signo == 0) co_return 0;  // another task ended first: nothing to add
     // Under systemd (the unit is ordered Before=lnd.service) lnd has written its shutdown version
     // and exited before this SIGTERM; its rename may not have been read from inotify yet.
-    if (auto now = snapshot::stat_identity(opts_.file); now && (!last_identity_ || !(*now == *last_identity_)))
+    if (written_since_last_read())
         take_and_record(origin::watch, "written just before the stop signal (lnd writes one as it shuts down)");
     co_return signo;
 }

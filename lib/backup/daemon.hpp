@@ -73,6 +73,9 @@ private:
     void record(const version& v, const char* detail);
     /// consider() then record(); true for a new version.
     bool take_and_record(origin why, const char* detail);
+    /// The file exists and is not the one read last (another inode, size or time): a new version
+    /// may be there whose event was not read.
+    [[nodiscard]] bool written_since_last_read() const;
     boost::asio::awaitable<void> watch_loop();
     boost::asio::awaitable<int> wait_for_stop_signal(boost::asio::signal_set& signals);
     /// run()'s stop: wait_for_stop_signal, then one last look at the file before the uploaders
