@@ -121,15 +121,8 @@ trap 'exit 143' TERM
 
 # --- 1. Host packages -----------------------------------------------------------------------------------
 install_host_packages() {
-  local p missing=()
-  for p in debootstrap systemd-container util-linux tar zstd; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    echo "$ME: installing ${missing[*]}" >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
-      >"$LOGS/apt-host.log" 2>&1 || fail "apt-get install ${missing[*]} on the host" "$LOGS/apt-host.log"
-  fi
+  "$REPO/deploy/install-packages.sh" "$ME" debootstrap systemd-container util-linux tar zstd 2>"$LOGS/apt-host.log" \
+    || fail "installing debootstrap, systemd-container, zstd on the host" "$LOGS/apt-host.log"
   command -v node >/dev/null || fail "node is missing: run deploy/setup.sh"
   [ -d "$REPO/test/support/node_modules" ] || fail "test/support/node_modules is missing: run deploy/setup.sh"
 }

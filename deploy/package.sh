@@ -66,17 +66,9 @@ if [ "$ARCH" = arm64 ]; then
              libboost1.81-dev:arm64 libboost-program-options1.81-dev:arm64 libboost-url1.81-dev:arm64
              libssl-dev:arm64)
 fi
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "package: installing ${missing[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-elif [ "${NEED_UPDATE:-0}" = 1 ]; then
-  $SUDO apt-get update -qq
-fi
+update=()
+if [ "${NEED_UPDATE:-0}" = 1 ]; then update=(--update); fi
+"$REPO/deploy/install-packages.sh" "${update[@]}" package "${PACKAGES[@]}"
 step "build dependencies"
 [ "$DEPS_ONLY" = 0 ] || exit 0
 

@@ -5,9 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-
 PACKAGES=(g++ cmake ninja-build pkg-config
           libboost1.81-dev libboost-program-options1.81-dev libboost-url1.81-dev
           libssl-dev nlohmann-json3-dev catch2 openssl ca-certificates
@@ -16,15 +13,7 @@ PACKAGES=(g++ cmake ninja-build pkg-config
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "setup: installing ${missing[*]}" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+deploy/install-packages.sh setup "${PACKAGES[@]}"
 
 # The local S3 server (s3rver) and AWS's own SigV4 signer, pinned by package-lock.json.
 npm ci --prefix test/support --no-audit --no-fund --loglevel=error
