@@ -2,6 +2,7 @@
 // failures to exit codes (see README.md, "Exit codes").
 #include "backup/daemon.hpp"
 #include "backup/exit_codes.hpp"
+#include "check/setup_check.hpp"
 #include "config/listen_address.hpp"
 #include "config/settings.hpp"
 #include "destination/folder_target.hpp"
@@ -71,6 +72,7 @@ struct destinations {
     std::vector<std::unique_ptr<destination::target>> owned;
     std::vector<destination::target*> targets;
     std::vector<std::string> sources;  // " s3=… credentials=…" for the start-up line, by destination
+    std::vector<std::string> credentials;  // where each destination's credentials come from ("" for a folder)
 };
 
 bool make_destinations(boost::asio::io_context& ioc, const config::settings& s, destinations& out) {
@@ -80,6 +82,7 @@ bool make_destinations(boost::asio::io_context& ioc, const config::settings& s, 
                 out.owned.push_back(
                     std::make_unique<destination::folder_target>(ioc.get_executor(), d.name, d.folder, s.max_size));
                 out.sources.emplace_back();
+                out.credentials.emplace_back();
             } else {
                 auto creds = credentials_for(ioc, s, d);
                 s3::client_options client_opts;
@@ -91,6 +94,7 @@ bool make_destinations(boost::asio::io_context& ioc, const config::settings& s, 
                 out.owned.push_back(std::make_unique<destination::s3_target>(d.name, d.bucket, d.prefix, d.object,
                                                                              *out.clients.back()));
                 out.sources.push_back(" s3=" + out.clients.back()->where().origin() + " credentials=" + creds.source);
+                out.credentials.push_back(creds.source);
             }
             out.targets.push_back(out.owned.back().get());
         } catch (const std::exception& e) {  // credentials_error, a bad CA bundle, no TLS context
@@ -137,6 +141,22 @@ int run_restore_command(const config::settings& s) {
                        : s.cmd == config::command::restore ? restore::command_kind::restore
                                                            : restore::command_kind::verify;
     return run_to_exit_code(ioc, restore::run(targets, which, o));
+}
+
+/// `check`: the settings, the local checks, then each destination (lib/check).
+int run_check_command(const config::settings& s) {
+    boost::asio::io_context ioc(1);
+    destinations dests;
+    if (!make_destinations(ioc, s, dests)) return exit_code::usage;
+    std::vector<check::destination_to_check> to_check;
+    for (std::size_t i = 0; i < dests.targets.size(); ++i) to_check.push_back({dests.targets[i], dests.credentials[i]});
+    check::options o;
+    o.file = s.file;
+    o.spool_dir = s.spool_dir;
+    o.max_size = s.max_size;
+    o.latest_key = s.latest_key;
+    o.upload = !s.no_upload;
+    return run_to_exit_code(ioc, check::run(s.sources, std::move(to_check), o, std::cout));
 }
 
 /// once --if-changed (cron): `verify` against every destination first. 0 when each one's newest
@@ -263,6 +283,7 @@ int main(int argc, char* argv[]) {
         }
         // list / restore / verify: S3 only, no spool, no daemon (lib/restore).
         if (config::is_restore_command(parsed.values.cmd)) return run_restore_command(parsed.values);
+        if (parsed.values.cmd == config::command::check) return run_check_command(parsed.values);
         return run_service(parsed.values);
     } catch (const std::exception& e) {
         return fail(exit_code::internal, std::string("internal error: ") + e.what());

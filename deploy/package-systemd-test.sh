@@ -325,6 +325,18 @@ grant_acls() {
   in_ct sh -eu /root/acl-recipe.sh >"$LOGS/acl.log" 2>&1 || fail "the docs' ACL recipe does not let scb-backup read $SCB" "$LOGS/acl.log"
 }
 
+# `scb-backup check` as README.md gives it (sudo dropped: we are root in the container): the service's
+# user and its settings. It must see the setup's problem before the ACL recipe and pass after it.
+CHECK_CMD='systemd-run --pipe --wait --quiet --uid=scb-backup -p EnvironmentFile=/etc/default/scb-backup -p StateDirectory=scb-backup scb-backup check'
+check_as_service() {  # check_as_service EXPECTED_EXIT_STATUS LOG
+  grep -qF "sudo $CHECK_CMD" "$REPO/README.md" || fail "README.md no longer gives: sudo $CHECK_CMD"
+  local rc=0
+  # shellcheck disable=SC2086 # CHECK_CMD is a command line, split on purpose
+  in_ct $CHECK_CMD >"$2" 2>&1 || rc=$?
+  [ "$rc" = "$1" ] || fail "scb-backup check as the service's user exited $rc, not $1" "$2"
+  echo "$ME: scb-backup check: $(tail -n 1 "$2")" >&2
+}
+
 configure_service() {
   in_ct sh -euc 'cat >> /etc/default/scb-backup' <<EOF || fail "writing /etc/default/scb-backup"
 
@@ -403,8 +415,16 @@ scenario_package() {
   boot_container "$log";                                  lap "boot the container (systemd up)"
   make_lnd;                                               lap "lnd user and its channel.backup"
   install_deb;                                            lap "apt-get install (not started, next-step line)"
-  grant_acls;                                             lap "ACLs for scb-backup"
   configure_service
+  check_as_service 1 "$LOGS/check-before-acl.log"
+  grep -q "PROBLEM  file: .*Permission denied" "$LOGS/check-before-acl.log" \
+    || fail "check did not name the unreadable file before the ACL recipe" "$LOGS/check-before-acl.log"
+  lap "scb-backup check: the unreadable file found"
+  grant_acls;                                             lap "ACLs for scb-backup"
+  check_as_service 0 "$LOGS/check-after-acl.log"
+  grep -q "back: the same SHA-256" "$LOGS/check-after-acl.log" || fail "check did not read its upload back" "$LOGS/check-after-acl.log"
+  lap "scb-backup check: all well, upload read back"
+  swap_as_lnd  # a version the check has not uploaded, for the service's start
   local sha1; sha1=$(ct_sha "$SCB")
   start_service;                                          lap "systemctl enable --now: active"
   expect_in_s3 "the start-up version" "$sha1" 60;         lap "start-up version in S3"

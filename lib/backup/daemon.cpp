@@ -443,6 +443,8 @@ asio::awaitable<int> daemon::run() {
         try {
             if (watch_error) std::rethrow_exception(watch_error);
             logging::error("the watch ended unexpectedly");
+        } catch (const watch::watch_error& e) {
+            logging::error(e.what());  // the whole line: the folder, the reason and the fix
         } catch (const std::exception& e) {
             logging::error("cannot watch ", opts_.file.string(), ": ", e.what());
         }

@@ -229,6 +229,19 @@ std::string naming(const option_spec& o) {
     return n;
 }
 
+/// A setting's value as `check` shows it: printable, capped, and without its secret part.
+std::string shown_value(const option_spec& o, const std::string& value) {
+    const std::string_view flag = o.flag;
+    // For healthchecks.io the URL's path is the whole secret; an endpoint may carry user:password.
+    if (flag == "heartbeat-url") {
+        if (value.empty()) return value;
+        const auto url = http::parse_url(value);
+        return (url ? url.value.origin() : std::string("***")) + "/*** (path hidden)";
+    }
+    if (flag == "endpoint") return http::redacted(value);
+    return logging::printable(value);
+}
+
 std::string home(const s3::env_lookup& env) { return env("HOME").value_or("/root"); }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -282,11 +295,15 @@ s3::env_lookup layered_env(s3::env_lookup env, std::map<std::string, std::string
 std::string help_text() {
     std::ostringstream os;
     os << "scb-backup " SCB_VERSION " - keeps lnd's channel.backup in S3\n\n"
-          "Usage: scb-backup [run|once|healthcheck|list|restore|verify] [--flag value]...\n"
+          "Usage: scb-backup [run|once|check|healthcheck|list|restore|verify] [--flag value]...\n"
           "  run   (default) watch the file and upload every new version until SIGTERM\n"
           "  once  upload the current file, wait until S3 has it, exit\n"
           "        [--if-changed] skip the upload when every destination's newest backup has this\n"
           "        content (for cron; needs list and read permission, docs/iam.md)\n"
+          "  check the setup before relying on it: every setting and where it came from (secrets\n"
+          "        masked), the file, its folder's watch, the spool, each destination's credentials and\n"
+          "        clock, then a real upload of the file and reading it back. One line per problem with\n"
+          "        its fix; exit 0 only when all is well, else 1. [--no-upload] skips the upload\n"
           "  healthcheck  GET /healthz of a running daemon (SCB_LISTEN); exit 0 when healthy, else 1\n"
           "  list     the backups under the prefix, newest first: key, size, time, SHA-256 suffix\n"
           "           [--json] one JSON array instead of the table\n"
@@ -418,7 +435,7 @@ void parse_into(parse_result& out, int argc, const char* const argv[], const s3:
     po::options_description desc;
     desc.add_options()("help,h", "")("version", "")("env-file", po::value<std::string>());
     // list / restore / verify (lib/restore)
-    desc.add_options()("key", po::value<std::string>())("output", po::value<std::string>())("force", "")("json", "")("if-changed", "");
+    desc.add_options()("key", po::value<std::string>())("output", po::value<std::string>())("force", "")("json", "")("if-changed", "")("no-upload", "");
     for (const auto& o : specs()) desc.add_options()(o.flag, po::value<std::string>());
     desc.add_options()("destination", po::value<std::vector<std::string>>()->composing());
     po::options_description hidden;
@@ -454,8 +471,9 @@ void parse_into(parse_result& out, int argc, const char* const argv[], const s3:
         else if (cmd == "list") s.cmd = command::list;
         else if (cmd == "restore") s.cmd = command::restore;
         else if (cmd == "verify") s.cmd = command::verify;
+        else if (cmd == "check") s.cmd = command::check;
         else throw usage_error("unknown command '" + cmd +
-                               "': use run, once, healthcheck, list, restore or verify (see --help)");
+                               "': use run, once, check, healthcheck, list, restore or verify (see --help)");
     }
     // list / restore / verify flags: each only with its command, so a typo'd command is not silently ignored.
     if (vm.count("key")) s.restore_key = vm["key"].as<std::string>();
@@ -468,6 +486,8 @@ void parse_into(parse_result& out, int argc, const char* const argv[], const s3:
     s.if_changed = vm.count("if-changed") > 0;
     if (s.cmd != command::once && s.if_changed)
         throw usage_error("--if-changed belongs to the once command (see --help)");
+    s.no_upload = vm.count("no-upload") > 0;
+    if (s.cmd != command::check && s.no_upload) throw usage_error("--no-upload belongs to the check command (see --help)");
     if (s.cmd == command::restore) {
         if (s.output.empty()) throw usage_error("restore needs --output PATH (where to write the backup)");
         if (!s.output.has_filename()) throw usage_error("restore --output must name a file, not a folder");
@@ -494,11 +514,27 @@ void parse_into(parse_result& out, int argc, const char* const argv[], const s3:
             out.warnings.push_back("env file " + s.env_file + " line " + std::to_string(file.lines[name]) + ": " + w);
     const auto lookup = layered_env(env, file_vars);
 
+    // Where a variable's value comes from (the real environment wins over the env file, as in lookup).
+    const std::string from_file = "env file " + s.env_file;
+    auto origin_of = [&](const char* name) -> std::optional<std::string> {
+        if (env(name)) return std::string("environment");
+        if (auto it = file_vars.find(name); it != file_vars.end() && !it->second.empty()) return from_file;
+        return std::nullopt;
+    };
     for (const auto& o : specs()) {
         std::optional<std::string> value;
-        if (vm.count(o.flag)) value = vm[o.flag].as<std::string>();
-        else if (auto v = lookup(o.env)) value = v;
-        else if (o.env2) value = lookup(o.env2);
+        setting_source source{o.env, o.default_text, "default"};
+        if (vm.count(o.flag)) {
+            value = vm[o.flag].as<std::string>();
+            source.origin = std::string("--") + o.flag;
+        } else if (auto v = lookup(o.env)) {
+            value = v;
+            source.origin = *origin_of(o.env);
+        } else if (o.env2) {
+            if ((value = lookup(o.env2))) source = {o.env2, "", *origin_of(o.env2)};
+        }
+        if (value) source.value = shown_value(o, *value);
+        s.sources.push_back(std::move(source));
         if (!value) continue;
         try {
             o.apply(s, *value);
@@ -518,6 +554,26 @@ void parse_into(parse_result& out, int argc, const char* const argv[], const s3:
     }
     const auto flags = vm.count("destination") ? vm["destination"].as<std::vector<std::string>>() : std::vector<std::string>{};
     build_destinations(out, flags, lookup(destinations_env).value_or(""));
+    {
+        setting_source source{destinations_env, "none", "default"};
+        if (!flags.empty()) source.origin = "--destination";
+        else if (auto o = origin_of(destinations_env)) source.origin = *o;
+        if (source.origin != "default") {
+            source.value.clear();  // the parsed destinations, shown as where() shows them: no secret
+            for (const auto& d : s.destinations)
+                if (d.origin != "S3_BUCKET_NAME") source.value += (source.value.empty() ? "" : " ") + d.where();
+        }
+        s.sources.push_back(std::move(source));
+    }
+    // Credentials never come from flags. Shown as `aws configure list` does: the key id's last 4
+    // characters, nothing of the others.
+    for (const char* name : {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}) {
+        const auto origin = origin_of(name);
+        if (!origin) continue;
+        const std::string value = *lookup(name);
+        const bool key_id = std::string_view(name) == "AWS_ACCESS_KEY_ID" && value.size() >= 16;
+        s.sources.push_back({name, key_id ? "****" + logging::printable(value.substr(value.size() - 4)) : "****", *origin});
+    }
     if (!s.heartbeat_url.empty()) {
         // Never quoted: for healthchecks.io the path is the whole secret.
         auto url = http::parse_url(s.heartbeat_url);

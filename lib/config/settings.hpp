@@ -17,12 +17,19 @@
 
 namespace scb::config {
 
-enum class command { run, once, healthcheck, list, restore, verify };
+enum class command { run, once, healthcheck, list, restore, verify, check };
 
 /// `list`, `restore` and `verify` (lib/restore): talk to S3 only; they never open the spool.
 inline bool is_restore_command(command c) noexcept {
     return c == command::list || c == command::restore || c == command::verify;
 }
+
+/// Where one setting's value came from, for `scb-backup check`. `value` never holds a secret.
+struct setting_source {
+    std::string name;    // the variable, e.g. "MONITOR_FILE_PATH"
+    std::string value;   // as given (a secret part masked), or the default's text
+    std::string origin;  // "--file", "environment", "env file PATH", or "default"
+};
 
 struct settings {
     command cmd = command::run;
@@ -61,6 +68,9 @@ struct settings {
     bool json = false;                // list --json
     bool if_changed = false;          // once --if-changed: no upload when S3's newest has this content
     std::string pick_destination;     // list/restore/verify --destination NAME: the one destination to use ("" = not chosen)
+    bool no_upload = false;           // check --no-upload: every check but the upload and the read-back
+
+    std::vector<setting_source> sources;  // every setting of --help, in its order, with its origin
 };
 
 /// The real environment first, then the env file's variables.

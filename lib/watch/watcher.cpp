@@ -102,11 +102,12 @@ resolved resolve(const fs::path& path) {
             break;
         case EACCES:
         case EPERM:
-            msg += std::string(std::strerror(err)) + "; give the scb-backup user read access to " + folder.string();
+            msg += std::string(std::strerror(err)) + "; give the scb-backup user read and search access to " +
+                   folder.string() + " (docs/operations.md, \"Letting the service read lnd's file\")";
             break;
         default: msg += std::strerror(err); break;
     }
-    throw std::system_error(err, std::generic_category(), msg);
+    throw watch_error(err, msg);
 }
 
 int make_inotify() {
@@ -118,7 +119,7 @@ int make_inotify() {
         msg += "too many inotify instances; raise fs.inotify.max_user_instances (sysctl)";
     else
         msg += std::strerror(err);
-    throw std::system_error(err, std::generic_category(), msg);
+    throw watch_error(err, msg);
 }
 
 }  // namespace
@@ -253,8 +254,7 @@ asio::awaitable<change_reason> watcher::next_change() {
                                                          asio::as_tuple(asio::use_awaitable));
         if (ec == asio::error::operation_aborted) throw boost::system::system_error(ec);
         if (ec)
-            throw std::system_error(ec.value(), std::generic_category(),
-                                    "cannot read inotify events for " + set_.folder.string() + ": " + ec.message());
+            throw watch_error(ec.value(), "cannot read inotify events for " + set_.folder.string() + ": " + ec.message());
         std::span<const std::byte> bytes(buf_.get(), n);
         logging::debug("inotify: read ", n, " bytes");
 

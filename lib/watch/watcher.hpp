@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,13 @@ enum class change_reason { moved_to, close_write, overflow, folder_recreated, st
 /// The name of the file lnd writes, fsyncs and renames over channel.backup (chanbackup's
 /// DefaultTempBackupFileName), in the same folder.
 inline constexpr const char* lnd_temp_name = "temp-dont-use.backup";
+
+/// inotify failed (the watch limit, no read access to a folder). what() is the whole line: the
+/// folder, the reason and the fix (unlike std::system_error, it does not append the reason again).
+struct watch_error : std::runtime_error {
+    watch_error(int errno_value, const std::string& line) : std::runtime_error(line), error_number(errno_value) {}
+    int error_number;
+};
 
 /// Short name for logs ("moved_to", "folder_recreated"…).
 const char* to_string(change_reason r) noexcept;
@@ -39,7 +47,7 @@ const char* to_string(change_reason r) noexcept;
 class watcher {
 public:
     /// Watches the folder holding what `file` (made absolute) leads to. Does not throw if a folder is
-    /// missing. Throws std::system_error (one line: the folder and the fix) if inotify itself fails: too
+    /// missing. Throws watch_error (one line: the folder and the fix) if inotify itself fails: too
     /// many inotify instances, the watch limit reached, no permission to read the folder.
     watcher(boost::asio::any_io_executor ex, std::filesystem::path file);
     /// Movable, but not while next_change() is pending. Destroying the watcher while next_change() is
@@ -59,7 +67,7 @@ public:
     /// boost::system::system_error(operation_aborted), as use_awaitable does, and the watcher stays
     /// usable (events read in the same instant as the cancellation may be dropped: re-read the file
     /// after resuming). A real inotify failure (watch limit reached, no read access to a folder) throws
-    /// std::system_error with a one-line message naming the folder and the fix.
+    /// watch_error with a one-line message naming the folder and the fix.
     boost::asio::awaitable<change_reason> next_change();
 
     /// Resolves the path again and re-arms if it now leads to another folder or file, or if a watched

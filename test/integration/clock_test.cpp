@@ -29,27 +29,6 @@ namespace {
 
 constexpr auto year = std::chrono::hours(24 * 365);
 
-/// faketime(1) from PATH, or empty when it is not installed (deploy/setup.sh installs it).
-std::string faketime_program() {
-    const char* path = std::getenv("PATH");
-    std::istringstream dirs(path ? path : "");
-    for (std::string dir; std::getline(dirs, dir, ':');) {
-        const fs::path p = fs::path(dir) / "faketime";
-        if (!dir.empty() && ::access(p.c_str(), X_OK) == 0) return p.string();
-    }
-    return {};
-}
-
-/// Runs the binary with the node's clock `offset` ("+365d") from the real one; S3's stays right.
-run_result run_with_clock(const daemon_fixture& f, const std::string& faketime, const std::string& offset,
-                          std::vector<std::string> args) {
-    std::vector<std::string> argv{faketime, "-m", "-f", offset, SCB_BACKUP_EXECUTABLE};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto env = f.env();
-    env.push_back("DONT_FAKE_MONOTONIC=1");  // only the wall clock is wrong, as on a real node
-    return run(argv, env, std::chrono::seconds(60), foreign_variables());
-}
-
 /// PUTs `content` under the name a node whose clock was `node_clock_error` off would have given it
 /// (what scb-backup did before it named versions with S3's time). Returns the key.
 std::string put_named_by_wrong_clock(const daemon_fixture& f, const std::string& content,

@@ -13,9 +13,12 @@
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 namespace scb::test {
 
@@ -43,12 +46,24 @@ inline std::string backup_executable() {
     return other && *other ? other : SCB_BACKUP_EXECUTABLE;
 }
 
+/// faketime(1) from PATH, or empty when it is not installed (deploy/setup.sh installs it).
+inline std::string faketime_program() {
+    const char* path = std::getenv("PATH");
+    std::istringstream dirs(path ? path : "");
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+        const std::filesystem::path p = std::filesystem::path(dir) / "faketime";
+        if (!dir.empty() && ::access(p.c_str(), X_OK) == 0) return p.string();
+    }
+    return {};
+}
+
 /// Variables of the machine's own environment that must not leak into the binary under test.
 inline std::vector<std::string> foreign_variables() {
     return {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION",
             "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE",
             "AWS_SHARED_CREDENTIALS_FILE", "S3_BUCKET_NAME", "S3_BACKUP_PREFIX", "MONITOR_FILE_PATH",
-            "BACKUP_DIRECTORY", "S3_ADDRESSING_STYLE", "JOURNAL_STREAM", "NOTIFY_SOCKET", "STATE_DIRECTORY"};
+            "BACKUP_DIRECTORY", "S3_ADDRESSING_STYLE", "JOURNAL_STREAM", "NOTIFY_SOCKET", "STATE_DIRECTORY",
+            "SCB_TEST_BINARY"};
 }
 
 struct daemon_fixture {
@@ -148,5 +163,15 @@ struct daemon_fixture {
         return n;
     }
 };
+
+/// Runs the binary with the node's clock `offset` ("+365d") from the real one; S3's stays right.
+inline run_result run_with_clock(const daemon_fixture& f, const std::string& faketime, const std::string& offset,
+                          std::vector<std::string> args) {
+    std::vector<std::string> argv{faketime, "-m", "-f", offset, backup_executable()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto env = f.env();
+    env.push_back("DONT_FAKE_MONOTONIC=1");  // only the wall clock is wrong, as on a real node
+    return run(argv, env, std::chrono::seconds(60), foreign_variables());
+}
 
 }  // namespace scb::test

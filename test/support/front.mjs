@@ -10,7 +10,7 @@ import { sendError, errorXml, MESSAGES } from './s3-errors.mjs';
 const MAX_RECORDS = 1000;
 const FAULT_KINDS = new Set([
   'status500', 'slowdown', 'reset', 'stall', 'skew', 'baddigest', 'garbage', 'badetag', 'noetag', 'endlessheader',
-  'slow', 'endlessbody', 'bigerror', 'redirect301', 'redirect307',
+  'slow', 'endlessbody', 'bigerror', 'redirect301', 'redirect307', 'denied',
 ]);
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect',
@@ -80,7 +80,7 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
     let path = req.url;
     try { path = `${req.url}\n${decodeURIComponent(req.url)}`; } catch { /* keep raw */ }
     for (const f of faults) {
-      if (f.remaining > 0 && (!f.match || path.includes(f.match))) {
+      if (f.remaining > 0 && (!f.match || path.includes(f.match)) && (!f.method || f.method === req.method)) {
         f.remaining -= 1;
         return f;
       }
@@ -140,6 +140,7 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
         case 'status500': return done(sendError(res, 'InternalError', MESSAGES.InternalError, {}, 500));
         case 'slowdown': return done(sendError(res, 'SlowDown', MESSAGES.SlowDown, {}, 503));
         case 'baddigest': return done(sendError(res, 'BadDigest', MESSAGES.BadDigest, {}, 400));
+        case 'denied': return done(sendError(res, 'AccessDenied', MESSAGES.AccessDenied, {}, 403));
         case 'skew': {
           const now = frontNow().toISOString().replace(/\.\d{3}Z$/, 'Z');
           return done(sendError(res, 'RequestTimeTooSkewed', MESSAGES.RequestTimeTooSkewed,
@@ -330,16 +331,17 @@ export function createFront({ upstreamPort, region, keys, tlsDir, log = () => {}
       }
       return n;
     },
-    addFault({ count = 1, kind, match, ms = 1000, bytes = 60000, status = 500, region = 'eu-west-3' }) {
+    addFault({ count = 1, kind, match, method, ms = 1000, bytes = 60000, status = 500, region = 'eu-west-3' }) {
       if (!FAULT_KINDS.has(kind)) throw new Error(`unknown fault kind "${kind}" (one of ${[...FAULT_KINDS].join(', ')})`);
       if (!Number.isInteger(count) || count < 1) throw new Error('count must be a positive integer');
       if (match !== undefined && typeof match !== 'string') throw new Error('match must be a string');
+      if (method !== undefined && !['GET', 'PUT', 'HEAD', 'POST', 'DELETE'].includes(method)) throw new Error('method must be GET, PUT, HEAD, POST or DELETE');
       if (!Number.isInteger(ms) || ms < 0) throw new Error('ms must be a non-negative integer');
       if (!Number.isInteger(bytes) || bytes < 1 || bytes > 64 << 20) throw new Error('bytes must be an integer in 1..67108864');
       if (!Number.isInteger(status) || status < 400 || status > 599) throw new Error('status must be an integer in 400..599');
       if (typeof region !== 'string' || !region) throw new Error('region must be a non-empty string');
       const extra = { slow: { ms }, bigerror: { bytes, status }, redirect301: { region }, redirect307: { region } };
-      faults.push({ kind, remaining: count, match: match || null, ...(extra[kind] ?? {}) });
+      faults.push({ kind, remaining: count, match: match || null, method: method || null, ...(extra[kind] ?? {}) });
     },
     /** Sets the front's clock to real time + offsetMs (SigV4 skew check and Date headers). */
     setClockOffset(offsetMs) {
