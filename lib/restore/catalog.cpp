@@ -17,9 +17,10 @@ std::optional<naming::parsed_name> parse_backup_key(std::string_view key, std::s
     auto parsed = naming::parse_object_name(rest);
     if (!parsed) return std::nullopt;
     // parse_object_name() accepts anything before "channel-"; ours is exactly PREFIX + name, so the
-    // rest must be the very name object_name() makes (this rejects "node1/old/channel-…" under "node1/"
-    // and "node10/channel-…" under "node1", which belong to someone else).
-    if (naming::object_name(parsed->time, parsed->sha256_suffix) != rest) return std::nullopt;
+    // rest must be the very name object_name() (or the Python service) makes (this rejects
+    // "node1/old/channel-…" under "node1/" and "node10/channel-…" under "node1", which belong to
+    // someone else).
+    if (naming::name_of(*parsed) != rest) return std::nullopt;
     return parsed;
 }
 

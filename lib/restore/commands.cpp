@@ -43,13 +43,13 @@ std::string from(const std::vector<destination::target*>& all, const destination
     return all.size() > 1 ? " (destination " + t.name() + ")" : std::string();
 }
 
-/// The length of every name object_name() makes.
-constexpr std::size_t name_len = std::string_view("channel-20261125T054233.123Z-a1b2c3.backup").size();
-
-/// A key restore --key may name: any prefix, then exactly a name object_name() makes.
+/// A key restore --key may name: any prefix, then exactly a name object_name() (or the original
+/// Python service) makes.
 std::optional<naming::parsed_name> parse_any_backup_key(std::string_view key) {
-    if (key.size() < name_len) return std::nullopt;
-    return parse_backup_key(key, key.substr(0, key.size() - name_len));
+    const auto parsed = naming::parse_object_name(key);
+    if (!parsed) return std::nullopt;
+    const std::size_t len = naming::name_of(*parsed).size();
+    return parse_backup_key(key, key.substr(0, key.size() - len));
 }
 
 /// Lists and classifies the prefix (warning once when names and LastModified disagree); the error is
@@ -159,7 +159,7 @@ asio::awaitable<int> restore(const std::vector<destination::target*>& targets, c
         // own prefix (node1/channel-….backup in S3 is channel-….backup in a folder).
         // A bare name (no '/') is looked up under the prefix too.
         if (!candidate.empty() && (targets.size() > 1 || candidate.find('/') == std::string::npos))
-            candidate = t->prefix() + candidate.substr(candidate.size() - name_len);
+            candidate = t->prefix() + naming::name_of(*name);
         if (opts.key.empty()) {
             auto op = load_catalog(*t, t->prefix());
             auto entries = co_await std::move(op);

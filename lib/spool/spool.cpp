@@ -4,6 +4,7 @@
 #include "common/fd_guard.hpp"
 #include "common/private_folders.hpp"
 #include "logging/logger.hpp"
+#include "naming/object_name.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -256,8 +257,16 @@ std::vector<entry> spool::pending(std::error_code& ec) const {
         if (e) continue;  // removed since listed (a concurrent remove()): not pending any more
         out.push_back(entry{name, it->path(), size});
     }
-    // object_name() puts the UTC time first with fixed widths, so name order is time order.
-    std::sort(out.begin(), out.end(), [](const entry& a, const entry& b) { return a.name < b.name; });
+    // By the time in the name: ours and the original Python service's copies (a spool taken over from
+    // it) do not sort as text ("…T0100…" after "…-2300…" of the same day). Others first, by name.
+    const auto when = [](const entry& e) {
+        const auto parsed = naming::parse_object_name(e.name);
+        return std::make_pair(parsed.has_value(), parsed ? parsed->time : std::chrono::system_clock::time_point{});
+    };
+    std::sort(out.begin(), out.end(), [&](const entry& a, const entry& b) {
+        const auto ta = when(a), tb = when(b);
+        return ta != tb ? ta < tb : a.name < b.name;
+    });
     return out;
 }
 

@@ -88,3 +88,29 @@ TEST_CASE("parse_object_name rejects garbage", "[unit][naming]") {
         CHECK_FALSE(parse_object_name(bad));
     }
 }
+
+TEST_CASE("the original Python service's names are read with their time and suffix, and rendered back", "[unit][naming]") {
+    const std::string legacy = "channel-20261125-054233-a1b2c3.backup";
+    auto p = parse_object_name(legacy);
+    REQUIRE(p);
+    CHECK(p->legacy);
+    CHECK(p->time == at(2026, 11, 25, 5, 42, 33, 0));
+    CHECK(p->sha256_suffix == "a1b2c3");
+    CHECK(name_of(*p) == legacy);
+    CHECK(legacy_object_name(at(2026, 11, 25, 5, 42, 33, 999), hash) == "channel-20261125-054233-52b855.backup");
+    auto with_prefix = parse_object_name("node1/" + legacy);
+    REQUIRE(with_prefix);
+    CHECK(with_prefix->legacy);
+    // Ours are not legacy and render back as themselves.
+    auto ours = parse_object_name("channel-20261125T054233.123Z-a1b2c3.backup");
+    REQUIRE(ours);
+    CHECK_FALSE(ours->legacy);
+    CHECK(name_of(*ours) == "channel-20261125T054233.123Z-a1b2c3.backup");
+    // As strict as ours: a real date and time, 6 lower-case hex digits, the exact layout.
+    CHECK_FALSE(parse_object_name("channel-20261325-054233-a1b2c3.backup"));
+    CHECK_FALSE(parse_object_name("channel-20261125-054260-a1b2c3.backup"));
+    CHECK_FALSE(parse_object_name("channel-20261125-054233-A1B2C3.backup"));
+    CHECK_FALSE(parse_object_name("channel-20261125-054233-a1b2c.backup"));
+    CHECK_FALSE(parse_object_name("channel-20261125_054233-a1b2c3.backup"));
+    CHECK_FALSE(parse_object_name("channel-20261125-054233-a1b2c3.backup.tmp"));
+}

@@ -169,3 +169,21 @@ TEST_CASE("restore: list --json gives one array in catalog order, null for forei
     CHECK(j[1]["sha256_suffix"].is_null());
     CHECK(format_json({}) == "[]\n");
 }
+
+TEST_CASE("restore: the original Python service's keys are backups too, ordered with ours", "[unit][restore]") {
+    const std::string legacy = "node1/channel-20261125-054233-a1b2c3.backup";
+    auto p = parse_backup_key(legacy, "node1/");
+    REQUIRE(p);
+    CHECK(p->legacy);
+    CHECK(p->sha256_suffix == "a1b2c3");
+    CHECK_FALSE(parse_backup_key("node1/old/channel-20261125-054233-a1b2c3.backup", "node1/"));
+    CHECK_FALSE(parse_backup_key("node10/channel-20261125-054233-a1b2c3.backup", "node1"));
+    // Without LastModified, by the time in the name: the legacy one of 23:00 is newer than ours of 01:00
+    // the same day, though it sorts before it as text.
+    auto entries = catalog({obj("node1/channel-20261125T010000.000Z-aaaaaa.backup", 100, ""),
+                            obj("node1/channel-20261125-230000-bbbbbb.backup", 100, "")},
+                           "node1/");
+    CHECK(keys(entries) ==
+          std::vector<std::string>{"node1/channel-20261125-230000-bbbbbb.backup", "node1/channel-20261125T010000.000Z-aaaaaa.backup"});
+    CHECK(entries[0].is_backup());
+}

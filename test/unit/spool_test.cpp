@@ -428,3 +428,21 @@ TEST_CASE("spool::open refuses a lock file that is not a plain file", "[unit][sp
     CHECK_THROWS_WITH(spool::open(dir), Catch::Contains("cannot be locked") && Catch::Contains(".lock"));
     CHECK_FALSE(fs::exists(t.path / "elsewhere"));
 }
+
+TEST_CASE("a spool taken over from the original Python service lists its copies and ours by time", "[unit][spool]") {
+    temp_dir t;
+    const auto dir = t.path / "spool";
+    fs::create_directories(dir);
+    fs::permissions(dir, fs::perms::owner_all);
+    // The Python service's copies (its BACKUP_DIRECTORY), then ours, interleaved in time; as text
+    // "…-230000-…" sorts before "…T010000…" of the same day.
+    const std::string py_late = "channel-20261125-230000-bbbbbb.backup";
+    const std::string py_early = "channel-20261124-120000-cccccc.backup";
+    const std::string ours = "channel-20261125T010000.000Z-aaaaaa.backup";
+    for (const auto& n : {py_late, py_early}) std::ofstream(dir / n) << "python copy";
+    auto s = spool::open(dir);
+    REQUIRE_FALSE(s.write(ours, "ours"));
+    std::vector<std::string> names;
+    for (const auto& e : s.pending()) names.push_back(e.name);
+    CHECK(names == std::vector<std::string>{py_early, ours, py_late});
+}
