@@ -234,6 +234,16 @@ bool daemon::take_and_record(origin why, const char* detail) {
     return v.has_value();
 }
 
+std::string daemon::describe_change(watch::change_reason reason) {
+    std::string why = watch::to_string(reason);
+    const bool file_changed = reason == watch::change_reason::moved_to || reason == watch::change_reason::close_write;
+    if (!file_changed || std::exchange(first_change_seen_, true)) return why;
+    // A minute is far more than lnd takes to start; a channel opened that soon is the rare exception.
+    const auto since = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
+    if (since > std::chrono::minutes(1)) return why;
+    return why + ", " + std::to_string(since.count()) + " s after scb-backup started: most likely lnd's start-up rewrite";
+}
+
 asio::awaitable<void> daemon::watch_loop() {
     co_await asio::this_coro::reset_cancellation_state(any_cancellation_stops{});
     co_await asio::this_coro::throw_if_cancelled(false);
@@ -262,11 +272,11 @@ asio::awaitable<void> daemon::watch_loop() {
                 if (co_await cancelled()) co_return;
                 continue;
             }
-            const char* why = watch::to_string(reason);
-            if (auto v = consider(origin::watch, why)) {
+            const std::string why = describe_change(reason);
+            if (auto v = consider(origin::watch, why.c_str())) {
                 // Step aside: the uploader puts the PUT on the wire before this loop logs.
                 co_await asio::post(ex_, asio::use_awaitable);
-                record(*v, why);
+                record(*v, why.c_str());
                 if (co_await cancelled()) co_return;
             }
             continue;

@@ -9,6 +9,7 @@
 #include "heartbeat/pinger.hpp"
 #include "notify/sd_notify.hpp"
 #include "snapshot/file_snapshot.hpp"
+#include "watch/watcher.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -99,6 +100,9 @@ private:
     /// The health module's name for destination i: "" when there is only one (unlabelled output).
     [[nodiscard]] std::string health_name(std::size_t i) const;
     void on_upload(const upload_event& ev);
+    /// The log's label for a change the watch reported ("moved_to"; the first soon after the start
+    /// also says it is most likely lnd's start-up rewrite).
+    std::string describe_change(watch::change_reason reason);
     /// Whether every destination has the newest version (for the heartbeat).
     [[nodiscard]] bool all_current() const;
 
@@ -116,6 +120,10 @@ private:
     };
     std::optional<staged_version> staged_;
     snapshot::problem last_problem_ = snapshot::problem::none;  // logged once per kind in a row
+    // lnd rewrites the file at every start: the first change the watch sees soon after our own start
+    // (the unit is ordered Before=lnd.service, so lnd starts right after us) is logged as such.
+    std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+    bool first_change_seen_ = false;
     // Background tasks that live as long as run(): stopped by cancellation at its end.
     boost::asio::cancellation_signal watchdog_stop_, heartbeat_stop_, second_signal_stop_;
     boost::asio::steady_timer heartbeat_wake_;

@@ -103,6 +103,12 @@ TEST_CASE("The daemon uploads the file at start and after an lnd-style swap", "[
         CHECK(key.substr(key.size() - 13, 6) == o["sha256"].get<std::string>().substr(58));
     }
     CHECK(d->running());
+    // lnd rewrites the file as it starts, right after scb-backup under systemd: the log says so.
+    CHECK(eventually([&] { return d->stderr_text().find("most likely lnd's start-up rewrite") != std::string::npos; }));
+    const auto v2 = lnd_simulator::content(2);
+    f.lnd.swap(v2);  // the next change is a change, whatever the time
+    REQUIRE(f.wait_for_content(v2));
+    CHECK(eventually([&] { return d->stderr_text().find("new version (moved_to): ") != std::string::npos; }));
     CHECK(eventually([&] { return f.spool_files() == 0; }));
     struct stat st{};
     REQUIRE(::stat(f.spool.c_str(), &st) == 0);
