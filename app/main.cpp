@@ -89,12 +89,14 @@ bool make_destinations(boost::asio::io_context& ioc, const config::settings& s, 
                 client_opts.io = s.io;
                 client_opts.ca_bundle = d.ca_bundle;
                 client_opts.max_object_size = s.max_size;  // a restore reads any version the daemon accepted
-                out.clients.push_back(std::make_unique<s3::client>(
-                    ioc.get_executor(), s3::resolve_endpoint(d.endpoint, d.bucket), creds.provider, client_opts));
+                auto where = s3::resolve_endpoint(d.endpoint, d.bucket);
+                client_opts.proxy = s.proxies.for_target(where.tls, where.host);
+                out.clients.push_back(std::make_unique<s3::client>(ioc.get_executor(), std::move(where), creds.provider, client_opts));
                 out.owned.push_back(std::make_unique<destination::s3_target>(d.name, d.bucket, d.prefix, d.object,
                                                                              *out.clients.back()));
-                out.sources.push_back(" s3=" + out.clients.back()->where().origin() + " credentials=" + creds.source);
-                out.credentials.push_back(creds.source);
+                out.sources.push_back(" s3=" + out.clients.back()->where().origin() + " credentials=" + creds.source +
+                                      (client_opts.proxy ? " proxy=" + client_opts.proxy->shown() : std::string()));
+                out.credentials.push_back(creds.source + (client_opts.proxy ? ", through proxy " + client_opts.proxy->shown() : ""));
             }
             out.targets.push_back(out.owned.back().get());
         } catch (const std::exception& e) {  // credentials_error, a bad CA bundle, no TLS context
@@ -232,7 +234,7 @@ int run_service(const config::settings& s) {
     opts.upload.latest_key = s.latest_key;
     std::optional<heartbeat::pinger> pinger;
     if (!s.heartbeat_url.empty() && s.cmd == config::command::run) {
-        pinger.emplace(ioc.get_executor(), s.heartbeat_url, s.ca_bundle);
+        pinger.emplace(ioc.get_executor(), s.heartbeat_url, s.ca_bundle, s.proxies);
         opts.heartbeat = &*pinger;
         opts.heartbeat_interval = s.heartbeat_interval;
     }

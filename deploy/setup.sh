@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(g++ cmake ninja-build pkg-config
           libboost1.81-dev libboost-program-options1.81-dev libboost-url1.81-dev
           libssl-dev nlohmann-json3-dev catch2 openssl ca-certificates
-          systemd python3-yaml faketime docker-compose)
+          systemd python3-yaml faketime docker-compose
+          microsocks tinyproxy-bin)
 # Node.js runs the local S3 server for the demo and the tests; keep a newer one if present.
 command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)

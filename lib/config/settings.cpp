@@ -162,6 +162,11 @@ const std::vector<option_spec>& specs() {
         {"heartbeat-url", "SCB_HEARTBEAT_URL", nullptr, "off",
          "GET this URL (healthchecks.io style) after an upload and every --heartbeat-interval while healthy",
          [](settings& s, const std::string& v) { s.heartbeat_url = v; }},
+        {"proxy", "SCB_PROXY", nullptr, "off",
+         "S3 and the heartbeat through a proxy: socks5h://127.0.0.1:9050 (Tor: the proxy resolves names), "
+         "socks5://HOST:PORT, http://HOST:PORT (CONNECT); user:password@ allowed. Wins over HTTPS_PROXY, "
+         "HTTP_PROXY (and lower-case); NO_PROXY applies to both",
+         [](settings& s, const std::string& v) { s.proxy = v; }},
         {"heartbeat-interval", "SCB_HEARTBEAT_INTERVAL", nullptr, "5m", "time between heartbeats while healthy",
          [](settings& s, const std::string& v) { s.heartbeat_interval = positive_duration(v); }},
         {"connect-timeout", "SCB_CONNECT_TIMEOUT", nullptr, "10s", "resolve + connect + TLS handshake limit",
@@ -238,7 +243,7 @@ std::string shown_value(const option_spec& o, const std::string& value) {
         const auto url = http::parse_url(value);
         return (url ? url.value.origin() : std::string("***")) + "/*** (path hidden)";
     }
-    if (flag == "endpoint") return http::redacted(value);
+    if (flag == "endpoint" || flag == "proxy") return http::redacted(value);
     return logging::printable(value);
 }
 
@@ -547,10 +552,23 @@ void parse_into(parse_result& out, int argc, const char* const argv[], const s3:
         if (s.listen.empty()) throw usage_error("healthcheck needs the health endpoint: set SCB_LISTEN or --listen");
         return;
     }
-    if (s.file.empty()) s.file = home(env) + "/.lnd/data/chain/bitcoin/mainnet/channel.backup";
+    // The defaults that depend on the environment, shown by `check` as the path they became.
+    auto resolved_default = [&](const char* name, const std::string& value, const std::string& why) {
+        for (auto& source : s.sources)
+            if (source.name == name && source.origin == "default") source = {name, logging::printable(value), why};
+    };
+    if (s.file.empty()) {
+        s.file = home(env) + "/.lnd/data/chain/bitcoin/mainnet/channel.backup";
+        resolved_default("MONITOR_FILE_PATH", s.file.string(), "default, from $HOME");
+    }
     if (s.spool_dir.empty()) {
-        if (auto state = env("STATE_DIRECTORY")) s.spool_dir = *state;
-        else s.spool_dir = home(env) + "/.local/state/scb-backup";
+        if (auto state = env("STATE_DIRECTORY")) {
+            s.spool_dir = *state;
+            resolved_default("BACKUP_DIRECTORY", s.spool_dir.string(), "default, from $STATE_DIRECTORY");
+        } else {
+            s.spool_dir = home(env) + "/.local/state/scb-backup";
+            resolved_default("BACKUP_DIRECTORY", s.spool_dir.string(), "default, from $HOME");
+        }
     }
     const auto flags = vm.count("destination") ? vm["destination"].as<std::vector<std::string>>() : std::vector<std::string>{};
     build_destinations(out, flags, lookup(destinations_env).value_or(""));
@@ -580,6 +598,14 @@ void parse_into(parse_result& out, int argc, const char* const argv[], const s3:
         if (!url) throw usage_error("SCB_HEARTBEAT_URL / --heartbeat-url " + url.problem);
         if (url.value.has_userinfo)
             throw usage_error("SCB_HEARTBEAT_URL / --heartbeat-url must not hold a user:password");
+    }
+    // The environment's proxy variables are settings too (check shows them, credentials hidden).
+    for (const char* name : {"https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"})
+        if (auto origin = origin_of(name)) s.sources.push_back({name, http::redacted(*lookup(name)), *origin});
+    try {
+        s.proxies = http::make_proxy_rules(s.proxy, lookup);
+    } catch (const http::proxy_error& e) {
+        throw usage_error(e.what());
     }
     if (s.retry_min > s.retry_max) throw usage_error("SCB_RETRY_MIN / --retry-min is longer than SCB_RETRY_MAX / --retry-max");
     if (s.max_size < 45) throw usage_error("SCB_MAX_SIZE / --max-size is below 45 bytes, lnd's smallest backup");

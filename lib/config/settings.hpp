@@ -1,6 +1,7 @@
 #pragma once
 // Every setting of the daemon, with its default; filled from flags, the environment and an env file.
 #include "config/destinations.hpp"
+#include "http/proxy.hpp"
 #include "logging/logger.hpp"
 #include "s3/client.hpp"
 #include "s3/credentials.hpp"
@@ -44,6 +45,8 @@ struct settings {
     s3::object_options object;        // checksum, SSE, storage class, Object Lock
     std::string latest_key;           // SCB_LATEST_KEY / --latest-key: also PUT each version at PREFIX + this
     std::string heartbeat_url;        // SCB_HEARTBEAT_URL / --heartbeat-url
+    std::string proxy;                // SCB_PROXY / --proxy ("" = the environment's proxy variables)
+    http::proxy_rules proxies;        // SCB_PROXY, then https_proxy/HTTPS_PROXY, http_proxy/HTTP_PROXY, no_proxy
     std::chrono::milliseconds heartbeat_interval{std::chrono::minutes(5)};
     std::chrono::milliseconds reconcile_interval{std::chrono::minutes(5)};
     std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};

@@ -17,14 +17,17 @@ http::url parse(const std::string& text) {
 }
 }  // namespace
 
-pinger::pinger(boost::asio::any_io_executor ex, const std::string& url, const std::string& ca_bundle)
-    : pinger(std::move(ex), parse(url), ca_bundle) {}
+pinger::pinger(boost::asio::any_io_executor ex, const std::string& url, const std::string& ca_bundle,
+               const http::proxy_rules& proxies)
+    : pinger(std::move(ex), parse(url), ca_bundle, proxies) {}
 
-pinger::pinger(boost::asio::any_io_executor ex, const http::url& u, const std::string& ca_bundle)
+pinger::pinger(boost::asio::any_io_executor ex, const http::url& u, const std::string& ca_bundle,
+               const http::proxy_rules& proxies)
     : host_header_(u.host_header()),
       target_(u.target),
       conn_(std::move(ex), u.host, u.port_text(), u.tls ? http::make_tls_context(ca_bundle) : nullptr,
-            http::timeouts{std::chrono::seconds(10), std::chrono::seconds(10), std::chrono::seconds(4)}) {}
+            http::timeouts{std::chrono::seconds(10), std::chrono::seconds(10), std::chrono::seconds(4)},
+            proxies.for_target(u.tls, u.host)) {}
 
 boost::asio::awaitable<bool> pinger::ping() {
     http::request req{http::verb::get, target_, 11};

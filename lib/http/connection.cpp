@@ -1,5 +1,6 @@
 #include "http/connection.hpp"
 
+#include "logging/escape.hpp"
 #include "logging/logger.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -8,12 +9,15 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl.hpp>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include <netdb.h>
@@ -23,6 +27,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -223,13 +228,14 @@ transport_error aborted_error(const std::string& what) { return transport_error{
 }  // namespace
 
 connection::connection(asio::any_io_executor ex, std::string host, std::string port,
-                       std::shared_ptr<asio::ssl::context> tls, timeouts t)
+                       std::shared_ptr<asio::ssl::context> tls, timeouts t, std::optional<proxy> via)
     : ex_(std::move(ex)),
       host_(std::move(host)),
       port_(std::move(port)),
       ip_literal_(ip_literal(host_)),
       tls_ctx_(std::move(tls)),
-      timeouts_(t) {}
+      timeouts_(t),
+      via_(std::move(via)) {}
 
 beast::tcp_stream& connection::tcp() noexcept { return secure_ ? secure_->next_layer() : *plain_; }
 
@@ -276,35 +282,45 @@ void connection::unpark() noexcept {
     }
 }
 
-asio::awaitable<transport_error> connection::resolve(std::vector<asio::ip::tcp::endpoint>& out) {
+asio::awaitable<transport_error> connection::resolve(const std::string& host, const std::string& port,
+                                                     std::vector<asio::ip::tcp::endpoint>& out) {
     // A lookup still running from an attempt that gave up on it is waited for, not repeated.
-    if (!lookup_ || lookup_->finished()) lookup_ = detail::dns_lookup::start(host_, port_);
+    if (!lookup_ || lookup_->finished() || lookup_host_ != host + ":" + port) {
+        lookup_ = detail::dns_lookup::start(host, port);
+        lookup_host_ = host + ":" + port;
+    }
     const auto lookup = lookup_;
     asio::steady_timer wake(ex_, timeouts_.connect);
     const detail::dns_lookup::watch watching(lookup, wake);
     // The timer is cancelled when the answer comes; it expires at the deadline.
     while (!lookup->finished()) {
         auto [ec] = co_await wake.async_wait(use_tuple);
-        if (cancelled(co_await asio::this_coro::cancellation_state)) co_return aborted_error("resolving " + host_);
+        if (cancelled(co_await asio::this_coro::cancellation_state)) co_return aborted_error("resolving " + host);
         if (!ec && !lookup->finished())
-            co_return transport_error{failure::timeout, 0, "DNS resolution of " + host_ + " timed out after " + std::to_string(timeouts_.connect.count()) +
+            co_return transport_error{failure::timeout, 0, "DNS resolution of " + host + " timed out after " + std::to_string(timeouts_.connect.count()) +
                                 " ms (check the name servers in /etc/resolv.conf, or raise --connect-timeout)"};
     }
     std::string problem;
     out = lookup->endpoints(problem);
     lookup_.reset();
-    if (!problem.empty()) co_return transport_error{failure::resolve_failed, 0, "cannot resolve " + host_ + ": " + problem};
+    if (!problem.empty()) co_return transport_error{failure::resolve_failed, 0, "cannot resolve " + host + ": " + problem};
     co_return transport_error{};
 }
 
 asio::awaitable<transport_error> connection::connect() {
     close();
+    // Through a proxy, TCP goes to the proxy; the tunnel then leads to host_:port_.
+    const std::string& tcp_host = via_ ? via_->host : host_;
+    const std::string& tcp_port = via_ ? via_->port : port_;
+    const auto tcp_literal = via_ ? ip_literal(via_->host) : ip_literal_;
+    const std::string peer = via_ ? "proxy " + via_->shown() : host_ + ":" + port_;
     std::vector<asio::ip::tcp::endpoint> endpoints;
     std::uint16_t port = 0;
-    if (ip_literal_ && std::from_chars(port_.data(), port_.data() + port_.size(), port).ec == std::errc{}) {
+    if (tcp_literal && std::from_chars(tcp_port.data(), tcp_port.data() + tcp_port.size(), port).ec == std::errc{}) {
         // An IP address needs no resolver (whose thread would cost a round trip per connection).
-        endpoints.emplace_back(*ip_literal_, port);
-    } else if (auto e = co_await resolve(endpoints)) {
+        endpoints.emplace_back(*tcp_literal, port);
+    } else if (auto e = co_await resolve(tcp_host, tcp_port, endpoints)) {
+        if (via_) e.message += " (the proxy, " + via_->shown() + ")";
         co_return e;
     }
 
@@ -322,9 +338,15 @@ asio::awaitable<transport_error> connection::connect() {
     if (cec) {
         close();
         co_return io_failure(cec == beast::error::timeout ? failure::timeout : failure::connect_failed,
-                                  "cannot connect to " + host_ + ":" + port_, cec);
+                                  "cannot connect to " + peer, cec);
     }
     tcp().socket().set_option(asio::ip::tcp::no_delay(true));
+    if (via_) {
+        if (auto e = co_await open_tunnel()) {
+            close();
+            co_return e;
+        }
+    }
     if (secure_) {
         // SNI only for names (RFC 6066 forbids IP literals); the certificate must match the host either way.
         if (!ip_literal_ && !SSL_set_tlsext_host_name(secure_->native_handle(), host_.c_str())) {
@@ -358,6 +380,113 @@ asio::awaitable<transport_error> connection::connect() {
         }
     }
     open_ = true;
+    co_return transport_error{};
+}
+
+asio::awaitable<transport_error> connection::open_tunnel() {
+    transport_error e;
+    if (via_->kind == proxy_kind::http_connect)
+        e = co_await open_connect_tunnel();
+    else
+        e = co_await open_socks5_tunnel();
+    // A proxy that refuses, or dies, is an outage like a server that does: retried (connect_failed).
+    if (e && e.kind != failure::aborted && e.kind != failure::timeout && e.kind != failure::resolve_failed)
+        e.kind = failure::connect_failed;
+    co_return e;
+}
+
+asio::awaitable<transport_error> connection::open_connect_tunnel() {
+    const std::string target = (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" + port_;
+    const std::string who = "proxy " + via_->shown();
+    const std::string connect_line = http_connect_request(target, *via_);
+    auto [wec, written] = co_await asio::async_write(tcp(), asio::buffer(connect_line), use_tuple);
+    (void)written;
+    if (cancelled(co_await asio::this_coro::cancellation_state)) co_return aborted_error("connecting through " + who);
+    if (wec) co_return io_failure(classify_io(wec), who + ": sending CONNECT failed", wec);
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::empty_body> parser;
+    parser.skip(true);  // a 2xx answer to CONNECT has no body; the tunnel starts after the header
+    parser.header_limit(16 * 1024);
+    auto [rec, read] = co_await bhttp::async_read_header(tcp(), buffer, parser, use_tuple);
+    (void)read;
+    if (cancelled(co_await asio::this_coro::cancellation_state)) co_return aborted_error("connecting through " + who);
+    if (rec) co_return io_failure(classify_io(rec), who + ": no answer to CONNECT " + target, rec);
+    const auto status = parser.get().result_int();
+    if (status == 407)
+        co_return transport_error{failure::connect_failed, 0,
+                                  who + " wants credentials (407): put user:password@ in the proxy URL"};
+    if (status < 200 || status > 299)
+        co_return transport_error{failure::connect_failed, 0,
+                                  who + " refused CONNECT " + target + ": " + std::to_string(status) + " " +
+                                      logging::printable(std::string(parser.get().reason().substr(0, 100)))};
+    if (buffer.size() != 0)
+        co_return transport_error{failure::protocol_error, 0, who + " sent bytes before the tunnel was used"};
+    co_return transport_error{};
+}
+
+asio::awaitable<transport_error> connection::open_socks5_tunnel() {
+    const std::string who = "proxy " + via_->shown();
+    auto refused = [&](const std::string& problem) { return transport_error{failure::connect_failed, 0, who + " " + problem}; };
+    std::array<std::uint8_t, 257> answer{};
+    // Each step: one message out, then exactly `expect` bytes of answer in. (Named, not temporary:
+    // g++ 12 destroys a temporary inside a co_await expression twice.)
+    std::string message;
+    std::size_t expect = 0;
+    auto step = [&]() -> asio::awaitable<transport_error> {
+        if (!message.empty()) {
+            auto [ec, n] = co_await asio::async_write(tcp(), asio::buffer(message), use_tuple);
+            (void)n;
+            if (cancelled(co_await asio::this_coro::cancellation_state)) co_return aborted_error("connecting through " + who);
+            if (ec) co_return io_failure(classify_io(ec), who + " closed the connection during the SOCKS5 handshake", ec);
+        }
+        auto [ec, got] = co_await asio::async_read(tcp(), asio::buffer(answer.data(), expect), use_tuple);
+        (void)got;
+        if (cancelled(co_await asio::this_coro::cancellation_state)) co_return aborted_error("connecting through " + who);
+        if (ec) co_return io_failure(classify_io(ec), who + " closed the connection during the SOCKS5 handshake", ec);
+        co_return transport_error{};
+    };
+    const auto two = [&] { return std::span<const std::uint8_t, 2>(answer.data(), 2); };
+
+    const bool offer_password = !via_->user.empty() || !via_->password.empty();
+    message = socks5_greeting(offer_password);
+    expect = 2;
+    if (auto e = co_await step()) co_return e;
+    const auto method = read_socks5_method(two(), offer_password);
+    if (!method.problem.empty()) co_return refused(method.problem);
+    if (method.password) {
+        try {
+            message = socks5_password_request(via_->user, via_->password.reveal());
+        } catch (const proxy_error& ex) {
+            co_return refused(ex.what());
+        }
+        if (auto e = co_await step()) co_return e;
+        if (auto problem = read_socks5_password_answer(two()); !problem.empty()) co_return refused(problem);
+    }
+
+    // socks5h: the proxy resolves the name (no DNS query from here). socks5: resolved here.
+    std::string host = host_;
+    bool is_address = ip_literal_.has_value();
+    if (via_->kind == proxy_kind::socks5 && !is_address) {
+        std::vector<asio::ip::tcp::endpoint> endpoints;
+        if (auto e = co_await resolve(host_, port_, endpoints)) co_return e;
+        if (endpoints.empty()) co_return transport_error{failure::resolve_failed, 0, "cannot resolve " + host_};
+        host = endpoints.front().address().to_string();
+        is_address = true;
+    }
+    std::uint16_t port = 0;
+    std::from_chars(port_.data(), port_.data() + port_.size(), port);
+    try {
+        message = socks5_connect_request(host, port, is_address);
+    } catch (const proxy_error& ex) {
+        co_return refused(ex.what());
+    }
+    expect = 5;
+    if (auto e = co_await step()) co_return e;
+    const auto reply = read_socks5_reply_head(std::span<const std::uint8_t, 5>(answer.data(), 5));
+    if (!reply.problem.empty()) co_return refused(reply.problem + " (CONNECT " + host_ + ":" + port_ + ")");
+    message.clear();  // the bound address and port that end the reply: read and dropped
+    expect = reply.rest;
+    if (auto e = co_await step()) co_return e;
     co_return transport_error{};
 }
 

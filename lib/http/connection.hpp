@@ -1,6 +1,7 @@
 #pragma once
 // One kept-alive HTTP or HTTPS connection to an endpoint, with connect, request and idle timeouts:
 // the transport of S3, the credential endpoints and the heartbeat.
+#include "http/proxy.hpp"
 #include "http/transport_error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -70,9 +71,11 @@ struct exchange_result {  // NOLINT(bugprone-exception-escape)
 
 class connection {
 public:
-    /// `tls` null means plain HTTP.
+    /// `tls` null means plain HTTP. With `via`, every connection goes through that proxy: a tunnel
+    /// (HTTP CONNECT or SOCKS5) to host:port, then TLS end to end with the server, whose certificate
+    /// is checked against `host` (never the proxy's).
     connection(boost::asio::any_io_executor ex, std::string host, std::string port,
-               std::shared_ptr<boost::asio::ssl::context> tls, timeouts t);
+               std::shared_ptr<boost::asio::ssl::context> tls, timeouts t, std::optional<proxy> via = std::nullopt);
 
     /// Sends one request and reads the response, connecting first when needed. A body longer than
     /// `body_limit` (for an answer with status >= 300: than min(body_limit, small_body_limit)) ends
@@ -101,7 +104,12 @@ public:
 
 private:
     boost::asio::awaitable<transport_error> connect();
-    boost::asio::awaitable<transport_error> resolve(std::vector<boost::asio::ip::tcp::endpoint>& out);
+    boost::asio::awaitable<transport_error> resolve(const std::string& host, const std::string& port,
+                                                    std::vector<boost::asio::ip::tcp::endpoint>& out);
+    /// The proxy's handshake on the connected TCP stream, up to an open tunnel to host:port.
+    boost::asio::awaitable<transport_error> open_tunnel();
+    boost::asio::awaitable<transport_error> open_socks5_tunnel();
+    boost::asio::awaitable<transport_error> open_connect_tunnel();
     boost::asio::awaitable<exchange_result> exchange(request& req, std::size_t body_limit, bool& got_bytes);
     boost::beast::tcp_stream& tcp() noexcept;
     void unpark() noexcept;
@@ -111,6 +119,7 @@ private:
     std::optional<boost::asio::ip::address> ip_literal_;  // host_ when it is an IP address (no SNI, no resolver)
     std::shared_ptr<boost::asio::ssl::context> tls_ctx_;
     timeouts timeouts_;
+    std::optional<proxy> via_;
     std::optional<boost::beast::tcp_stream> plain_;
     std::optional<boost::beast::ssl_stream<boost::beast::tcp_stream>> secure_;
     boost::beast::flat_buffer buffer_;
@@ -121,6 +130,7 @@ private:
     // A getaddrinfo that outlived the last connect attempt's timeout: the next attempt waits for it
     // rather than starting another (a DNS server that never answers costs one thread, not one per try).
     std::shared_ptr<detail::dns_lookup> lookup_;
+    std::string lookup_host_;  // what lookup_ resolves (the server's name, or the proxy's)
     std::uint64_t connects_ = 0;
 };
 

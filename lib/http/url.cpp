@@ -21,20 +21,27 @@ std::string url::host_header() const {
 
 std::string url::origin() const { return (tls ? "https://" : "http://") + host_header(); }
 
-url_result parse_url(std::string_view text) {
+url_result parse_url(std::string_view text, url_kind kind) {
     url_result out;
+    const bool proxy = kind == url_kind::proxy;
     auto parsed = boost::urls::parse_uri(boost::urls::string_view(text.data(), text.size()));
     if (!parsed) {
-        out.problem = "is not an absolute URL like https://host:port/path";
+        out.problem = proxy ? "is not a proxy URL like socks5h://127.0.0.1:9050 or http://proxy:3128"
+                            : "is not an absolute URL like https://host:port/path";
         return out;
     }
     const auto& u = *parsed;
     url& r = out.value;
     // Schemes are case-insensitive (RFC 3986 3.1): HTTPS://host is https.
-    if (iequals(u.scheme(), "https"))
-        r.tls = true;
-    else if (!iequals(u.scheme(), "http")) {
-        out.problem = "must start with http:// or https://";
+    for (const char* known : {"http", "https", "socks5", "socks5h"})
+        if (iequals(u.scheme(), known)) r.scheme = known;
+    r.tls = r.scheme == "https";
+    if (proxy && r.scheme == "https") {
+        out.problem = "is an https:// proxy, which is not supported: use http:// (CONNECT keeps TLS end to end with S3)";
+        return out;
+    }
+    if (proxy ? r.scheme.empty() : r.scheme != "http" && r.scheme != "https") {
+        out.problem = proxy ? "must start with http://, socks5:// or socks5h://" : "must start with http:// or https://";
         return out;
     }
     if (!u.has_authority() || u.encoded_host().empty()) {
@@ -50,6 +57,10 @@ url_result parse_url(std::string_view text) {
     if (r.host.size() >= 2 && r.host.front() == '[') r.host = r.host.substr(1, r.host.size() - 2);
 
     r.port = default_port(r.tls);
+    if (proxy && (!u.has_port() || u.port().empty())) {
+        out.problem = "has no port: write it, e.g. socks5h://127.0.0.1:9050 (Tor) or http://proxy:3128";
+        return out;
+    }
     // An empty port ("host:") means the default (RFC 3986 3.2.3); the grammar allows only digits.
     if (u.has_port() && !u.port().empty()) {
         const std::string_view digits(u.port().data(), u.port().size());
@@ -77,6 +88,10 @@ url_result parse_url(std::string_view text) {
     if (r.has_query) r.target += "?" + std::string(u.encoded_query());
     r.has_fragment = u.has_fragment();
     r.has_userinfo = u.has_userinfo();
+    if (proxy && r.has_userinfo) {
+        r.user = std::string(u.user());
+        r.password = std::string(u.password());
+    }
     return out;
 }
 

@@ -7,8 +7,15 @@
 
 namespace scb::http {
 
+/// Which schemes parse_url() takes.
+enum class url_kind {
+    web,    // http:// and https:// (S3 endpoints, metadata endpoints, the heartbeat)
+    proxy,  // http:// (CONNECT), socks5:// and socks5h://; the port is required
+};
+
 /// An http or https URL split into what a connection and a request need.
 struct url {
+    std::string scheme;        // lower case: "http", "https", "socks5", "socks5h"
     bool tls = false;          // https
     std::string host;          // as written (percent-encoded), IPv6 without brackets
     bool ipv6 = false;         // host is an IPv6 literal: Host header and origin need brackets
@@ -18,6 +25,7 @@ struct url {
     bool has_query = false;    // a '?', even with nothing after it
     bool has_fragment = false;
     bool has_userinfo = false;  // "user:password@" before the host (callers refuse it)
+    std::string user, password;  // percent-decoded userinfo (url_kind::proxy only: a proxy's credentials)
 
     /// The port as text ("443").
     [[nodiscard]] std::string port_text() const { return std::to_string(port); }
@@ -39,7 +47,7 @@ struct url_result {
 /// Parses an absolute http:// or https:// URL (scheme in any case; a #fragment is allowed and ignored) with Boost.URL. Refuses other
 /// schemes, a missing host, and ports outside 1-65535. A user:password part is reported in
 /// has_userinfo, not refused: each caller says why it cannot use one.
-url_result parse_url(std::string_view text);
+url_result parse_url(std::string_view text, url_kind kind = url_kind::web);
 
 /// `text` for showing: any user:password@ becomes "***@". Exact for a URL that parses; for text
 /// that does not (or whose query or fragment holds an '@': maybe a password with an unencoded '?'

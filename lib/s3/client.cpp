@@ -109,7 +109,7 @@ client::client(asio::any_io_executor ex, endpoint ep, std::shared_ptr<credential
     : ep_(std::move(ep)),
       creds_(std::move(creds)),
       opts_(std::move(opts)),
-      conn_(ex, ep_.host, ep_.port, ep_.tls ? http::make_tls_context(opts_.ca_bundle) : nullptr, opts_.io) {}
+      conn_(ex, ep_.host, ep_.port, ep_.tls ? http::make_tls_context(opts_.ca_bundle) : nullptr, opts_.io, opts_.proxy) {}
 
 void client::learn_clock_from(const http::response& res) {
     const auto date = parse_http_date(header(res, "Date"));

@@ -63,7 +63,8 @@ struct list_page {
 struct client_options {
     http::timeouts io;
     std::string ca_bundle;
-    std::size_t max_object_size = 256u * 1024 * 1024;  // body limit of a GET object; other answers: http::small_body_limit
+    std::size_t max_object_size = 256u * 1024 * 1024;
+    std::optional<http::proxy> proxy;  // every connection through it (SCB_PROXY, HTTPS_PROXY…)  // body limit of a GET object; other answers: http::small_body_limit
 };
 
 /// Hands out the credentials for each request (static keys now; refreshed ones later).

@@ -63,7 +63,8 @@ inline std::vector<std::string> foreign_variables() {
             "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_CA_BUNDLE",
             "AWS_SHARED_CREDENTIALS_FILE", "S3_BUCKET_NAME", "S3_BACKUP_PREFIX", "MONITOR_FILE_PATH",
             "BACKUP_DIRECTORY", "S3_ADDRESSING_STYLE", "JOURNAL_STREAM", "NOTIFY_SOCKET", "STATE_DIRECTORY",
-            "SCB_TEST_BINARY"};
+            "SCB_TEST_BINARY", "SCB_PROXY", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY",
+            "no_proxy"};
 }
 
 struct daemon_fixture {
