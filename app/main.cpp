@@ -61,6 +61,9 @@ s3::credentials_chain credentials_for(boost::asio::io_context& ioc, const config
     s3::chain_options chain;
     chain.files = s.credentials;
     chain.custom_endpoint = !d.endpoint.url.empty();
+    chain.region = d.endpoint.region;
+    chain.proxies = s.proxies;
+    chain.remote_io = s.io;
     chain.metadata.ca_bundle = d.ca_bundle;
     return s3::make_credentials_chain(ioc.get_executor(), env, chain);
 }

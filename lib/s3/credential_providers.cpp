@@ -4,17 +4,22 @@
 #include "common/text.hpp"
 #include "common/utc_time.hpp"
 #include "http/url.hpp"
+#include "logging/escape.hpp"
+#include "sigv4/signer.hpp"
 #include "logging/logger.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <boost/property_tree/ptree.hpp>
+#include <boost/property_tree/xml_parser.hpp>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <sstream>
 
 namespace scb::s3 {
 
@@ -241,6 +246,130 @@ asio::awaitable<result<expiring_credentials>> container_fetcher::fetch() {
     }
 }
 
+// --- Web identity: AssumeRoleWithWebIdentity at STS ---------------------------------------------
+
+std::optional<web_identity> web_identity_from_env(const env_lookup& env, const std::string& region) {
+    auto nonempty = [&](const char* name) {
+        auto v = env(name);
+        return v && !v->empty() ? v : std::nullopt;
+    };
+    const auto token_file = nonempty("AWS_WEB_IDENTITY_TOKEN_FILE");
+    const auto role_arn = nonempty("AWS_ROLE_ARN");
+    if (!token_file && !role_arn) return std::nullopt;
+    if (!token_file) throw credentials_error("AWS_ROLE_ARN is set without AWS_WEB_IDENTITY_TOKEN_FILE: set both for web identity (IRSA)");
+    if (!role_arn) throw credentials_error("AWS_WEB_IDENTITY_TOKEN_FILE is set without AWS_ROLE_ARN: set both for web identity (IRSA)");
+    web_identity out;
+    out.token_file = *token_file;
+    out.role_arn = *role_arn;
+    if (auto name = nonempty("AWS_ROLE_SESSION_NAME")) {
+        out.session_name = *name;
+    } else {
+        // As botocore: a name that says who, unique per process start.
+        out.session_name = "scb-backup-" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                              wall_clock::now().time_since_epoch()).count());
+    }
+    std::string url;
+    if (auto custom = nonempty("AWS_ENDPOINT_URL_STS")) url = *custom;
+    else if (iequals(env("AWS_STS_REGIONAL_ENDPOINTS").value_or("regional"), "legacy")) url = "https://sts.amazonaws.com";
+    else url = "https://sts." + region + ".amazonaws.com";
+    out.sts = metadata_url_from(url, "AWS_ENDPOINT_URL_STS");
+    return out;
+}
+
+expiring_credentials parse_web_identity_credentials(std::string_view xml) {
+    namespace pt = boost::property_tree;
+    pt::ptree tree;
+    try {
+        std::istringstream in{std::string(xml)};
+        pt::read_xml(in, tree, pt::xml_parser::trim_whitespace);
+    } catch (const std::exception&) {
+        throw credentials_error("STS's answer is not XML");
+    }
+    const auto creds = tree.get_child_optional("AssumeRoleWithWebIdentityResponse.AssumeRoleWithWebIdentityResult.Credentials");
+    if (!creds) throw credentials_error("STS's answer has no AssumeRoleWithWebIdentityResult/Credentials");
+    auto field = [&](const char* name) {
+        auto v = creds->get_optional<std::string>(name);
+        if (!v || v->empty()) throw credentials_error(std::string("STS's answer has no ") + name);
+        return *v;
+    };
+    expiring_credentials out;
+    out.creds.access_key_id = field("AccessKeyId");
+    out.creds.secret_access_key = scb::secret(field("SecretAccessKey"));
+    out.creds.session_token = scb::secret(field("SessionToken"));
+    const auto exp = field("Expiration");
+    out.expiration = utc::parse_iso8601(exp);
+    if (!out.expiration) throw credentials_error("STS's Expiration '" + logging::printable(exp.substr(0, 40)) + "' is not ISO 8601");
+    return out;
+}
+
+web_identity_fetcher::web_identity_fetcher(asio::any_io_executor ex, web_identity config, metadata_options opts,
+                                           std::optional<http::proxy> via)
+    : ex_(std::move(ex)), config_(std::move(config)), opts_(std::move(opts)), via_(std::move(via)) {}
+
+std::string web_identity_fetcher::describe() const {
+    return "web identity (AWS_ROLE_ARN " + logging::printable(config_.role_arn) + " at STS " + config_.sts.origin() + ")";
+}
+
+asio::awaitable<result<expiring_credentials>> web_identity_fetcher::fetch() {
+    const auto source = describe();
+    using r_t = result<expiring_credentials>;
+    // Read at every fetch: Kubernetes writes a new token well before the old one expires.
+    auto token = read_small_file(config_.token_file);
+    if (!token)
+        co_return r_t{{}, fetch_error(errc::no_credentials, 0,
+                                      "AWS_WEB_IDENTITY_TOKEN_FILE " + config_.token_file + ": " + token.problem, source)};
+    const std::string jwt = trim(token.text);
+    if (jwt.empty())
+        co_return r_t{{}, fetch_error(errc::no_credentials, 0, "AWS_WEB_IDENTITY_TOKEN_FILE " + config_.token_file + " is empty", source)};
+
+    // The call is unsigned: the token is the proof.
+    const std::string body = "Action=AssumeRoleWithWebIdentity&Version=2011-06-15&RoleArn=" +
+                             sigv4::uri_encode(config_.role_arn, true) + "&RoleSessionName=" +
+                             sigv4::uri_encode(config_.session_name, true) + "&WebIdentityToken=" + sigv4::uri_encode(jwt, true);
+    std::shared_ptr<asio::ssl::context> tls;
+    if (config_.sts.tls) tls = http::make_tls_context(opts_.ca_bundle);
+    http::connection conn(ex_, config_.sts.host, config_.sts.port, tls, opts_.io, via_);
+    http::request req{http::verb::post, config_.sts.target, 11};
+    req.set(http::field::host, config_.sts.host_header);
+    req.set(http::field::user_agent, "scb-backup/" SCB_VERSION);
+    req.set(http::field::content_type, "application/x-www-form-urlencoded; charset=utf-8");
+    req.body() = boost::beast::span<const char>(body.data(), body.size());
+    req.prepare_payload();
+    auto ex = co_await send_with_retry(conn, req, opts_.attempts);
+    conn.close();
+    if (ex.err) co_return r_t{{}, transport_failure(std::move(ex.err), source)};
+    const unsigned status = ex.response.result_int();
+    if (status != 200) {
+        // STS's <ErrorResponse><Error><Code>…: the code says what to fix (ExpiredTokenException,
+        // AccessDenied, InvalidIdentityToken…); the message is STS's own, capped and escaped.
+        std::string code, message;
+        try {
+            namespace pt = boost::property_tree;
+            pt::ptree tree;
+            std::istringstream in{ex.response.body()};
+            pt::read_xml(in, tree, pt::xml_parser::trim_whitespace);
+            code = logging::printable(tree.get<std::string>("ErrorResponse.Error.Code", ""), 100);
+            message = logging::printable(tree.get<std::string>("ErrorResponse.Error.Message", ""), 300);
+        } catch (const std::exception&) {
+        }
+        const bool retry = status >= 500 || status == 429 || code == "Throttling" || code == "IDPCommunicationError";
+        std::string text = "STS answered HTTP " + std::to_string(status) + (code.empty() ? "" : " " + code) +
+                           (message.empty() ? "" : ": " + message);
+        if (code == "ExpiredTokenException" || code == "InvalidIdentityToken")
+            text += " - check the token in AWS_WEB_IDENTITY_TOKEN_FILE " + config_.token_file;
+        else if (code == "AccessDenied")
+            text += " - check AWS_ROLE_ARN and the role's trust policy for this service account (docs/operations.md, Kubernetes)";
+        auto e = fetch_error(retry ? errc::server_error : errc::no_credentials, status, text, source);
+        e.s3_code = code;
+        co_return r_t{{}, std::move(e)};
+    }
+    try {
+        co_return r_t{parse_web_identity_credentials(ex.response.body()), {}};
+    } catch (const credentials_error& e) {
+        co_return r_t{{}, fetch_error(errc::no_credentials, 200, e.what(), source)};
+    }
+}
+
 // --- EC2 instance metadata (IMDSv2) -----------------------------------------------------------
 
 imds_fetcher::imds_fetcher(asio::any_io_executor ex, metadata_url where, metadata_options opts)
@@ -382,6 +511,15 @@ credentials_chain make_credentials_chain(asio::any_io_executor ex, const env_loo
     if (auto s = find_static_credentials(env, opts.files))
         return {std::make_shared<static_credentials>(std::move(s->creds)), std::move(s->source)};
 
+    if (auto identity = web_identity_from_env(env, opts.region)) {
+        const auto via = opts.proxies.for_target(identity->sts.tls, identity->sts.host);
+        auto sts_options = opts.metadata;
+        sts_options.io = opts.remote_io;
+        auto fetcher = std::make_unique<web_identity_fetcher>(ex, std::move(*identity), sts_options, via);
+        auto source = fetcher->describe();
+        return {std::make_shared<refreshing_credentials>(ex, std::move(fetcher), opts.refresh), std::move(source)};
+    }
+
     if (auto where = container_endpoint(env)) {
         auto fetcher = std::make_unique<container_fetcher>(ex, std::move(*where), env, opts.metadata);
         auto source = fetcher->describe();
@@ -390,7 +528,8 @@ credentials_chain make_credentials_chain(asio::any_io_executor ex, const env_loo
 
     const std::string sources =
         "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile in the shared credentials file "
-        "(AWS_SHARED_CREDENTIALS_FILE / --credentials-file), or AWS_CONTAINER_CREDENTIALS_FULL_URI";
+        "(AWS_SHARED_CREDENTIALS_FILE / --credentials-file), AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN, "
+        "or AWS_CONTAINER_CREDENTIALS_FULL_URI";
     if (iequals(env("AWS_EC2_METADATA_DISABLED").value_or(""), "true"))
         throw credentials_error("no credentials: " + sources + " (EC2 instance metadata is off: AWS_EC2_METADATA_DISABLED=true)");
     // Probing 169.254.169.254 off AWS costs seconds at every start: with a custom endpoint

@@ -111,6 +111,42 @@ private:
     std::chrono::steady_clock::time_point token_expiry_{};
 };
 
+/// AssumeRoleWithWebIdentity (Kubernetes IRSA, any OIDC federation): where and as whom.
+struct web_identity {
+    std::string token_file;    // AWS_WEB_IDENTITY_TOKEN_FILE: read at every fetch (Kubernetes rotates it)
+    std::string role_arn;      // AWS_ROLE_ARN
+    std::string session_name;  // AWS_ROLE_SESSION_NAME, else "scb-backup-<time>"
+    metadata_url sts;          // AWS_ENDPOINT_URL_STS, else https://sts.REGION.amazonaws.com (or the global one)
+};
+
+/// From AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN: nullopt when neither is set; throws
+/// credentials_error when only one is, or AWS_ENDPOINT_URL_STS is not a URL. The endpoint: the
+/// region's (AWS_STS_REGIONAL_ENDPOINTS=regional, the default), the global sts.amazonaws.com with
+/// AWS_STS_REGIONAL_ENDPOINTS=legacy, or AWS_ENDPOINT_URL_STS.
+std::optional<web_identity> web_identity_from_env(const env_lookup& env, const std::string& region);
+
+/// Parses STS's AssumeRoleWithWebIdentityResponse: the four credential fields are required.
+/// Throws credentials_error naming the missing or bad field, never a value.
+expiring_credentials parse_web_identity_credentials(std::string_view xml);
+
+/// POSTs AssumeRoleWithWebIdentity (unsigned, as the SDKs do) with the token file's content.
+/// Failures name the variable and STS's error code; throttling, 5xx and IDPCommunicationError are
+/// retryable (server_error), the rest need the operator (no_credentials).
+class web_identity_fetcher final : public credentials_fetcher {
+public:
+    /// Throws std::runtime_error when the TLS context cannot be set up.
+    web_identity_fetcher(boost::asio::any_io_executor ex, web_identity config, metadata_options opts = {},
+                         std::optional<http::proxy> via = std::nullopt);
+    boost::asio::awaitable<result<expiring_credentials>> fetch() override;
+    [[nodiscard]] std::string describe() const override;
+
+private:
+    boost::asio::any_io_executor ex_;
+    web_identity config_;
+    metadata_options opts_;
+    std::optional<http::proxy> via_;
+};
+
 struct refresh_options {
     /// Fetch new credentials this long before Expiration.
     std::chrono::seconds refresh_before{std::chrono::minutes(5)};
@@ -152,6 +188,9 @@ private:
 
 struct chain_options {
     credentials_options files;     // --profile / --credentials-file
+    std::string region = "us-east-1";  // for STS's regional endpoint (web identity)
+    http::proxy_rules proxies;         // STS goes through them, as S3 does (never the metadata endpoints)
+    http::timeouts remote_io;          // STS is across the internet, unlike the metadata endpoints
     bool custom_endpoint = false;  // AWS_ENDPOINT_URL_S3 / --endpoint set: never probe EC2 metadata
     metadata_options metadata;
     refresh_options refresh;
@@ -163,8 +202,8 @@ struct credentials_chain {
 };
 
 /// The first source that applies, in the SDKs' order: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; the
-/// shared credentials file when it holds the profile; the container endpoint when its variable is
-/// set; EC2 instance metadata unless AWS_EC2_METADATA_DISABLED=true or a custom endpoint is set.
+/// shared credentials file when it holds the profile; web identity (AWS_WEB_IDENTITY_TOKEN_FILE and
+/// AWS_ROLE_ARN) at STS; the container endpoint when its variable is set; EC2 instance metadata unless AWS_EC2_METADATA_DISABLED=true or a custom endpoint is set.
 /// Does no network I/O. Throws credentials_error (one line, no secret) when no source applies or
 /// a configured one is malformed.
 credentials_chain make_credentials_chain(boost::asio::any_io_executor ex, const env_lookup& env,

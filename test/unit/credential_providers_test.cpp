@@ -242,3 +242,62 @@ TEST_CASE("Container and metadata URL errors never quote a user:password", "[uni
     // The scheme in any case, as everywhere else.
     CHECK(what({{"AWS_CONTAINER_CREDENTIALS_FULL_URI", "HTTP://127.0.0.1:8080/creds"}}) == "(no error)");
 }
+
+TEST_CASE("Web identity sits after the files and before the container endpoint; its STS endpoint", "[unit][credentials]") {
+    boost::asio::io_context ioc;
+    auto ex = ioc.get_executor();
+    auto with = [&](std::map<std::string, std::string> vars) {
+        vars.emplace("HOME", "/nonexistent-home");
+        return fake_env(vars);
+    };
+    const std::map<std::string, std::string> irsa{{"AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks/token"},
+                                                  {"AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/scb"}};
+    chain_options eu;
+    eu.region = "eu-central-1";
+    auto both = irsa;
+    both.emplace("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/c");
+    auto chain = make_credentials_chain(ex, with(both), eu);
+    CHECK_THAT(chain.source, Catch::Contains("web identity (AWS_ROLE_ARN arn:aws:iam::123456789012:role/scb at STS "
+                                             "https://sts.eu-central-1.amazonaws.com)"));
+    auto keys = irsa;
+    keys.emplace("AWS_ACCESS_KEY_ID", "AK");
+    keys.emplace("AWS_SECRET_ACCESS_KEY", "S");
+    CHECK_THAT(make_credentials_chain(ex, with(keys), eu).source, Catch::Contains("environment"));
+
+    auto legacy = irsa;
+    legacy.emplace("AWS_STS_REGIONAL_ENDPOINTS", "legacy");
+    CHECK(web_identity_from_env(with(legacy), "eu-central-1")->sts.origin() == "https://sts.amazonaws.com");
+    auto custom = irsa;
+    custom.emplace("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:4566");
+    auto wi = web_identity_from_env(with(custom), "us-east-1");
+    CHECK(wi->sts.origin() == "http://127.0.0.1:4566");
+    CHECK_THAT(wi->session_name, Catch::StartsWith("scb-backup-"));
+    CHECK_FALSE(web_identity_from_env(with({}), "us-east-1"));
+    CHECK_THAT(what_of([&] { web_identity_from_env(with({{"AWS_ROLE_ARN", "arn:aws:iam::1:role/x"}}), "us-east-1"); }),
+               Catch::Contains("without AWS_WEB_IDENTITY_TOKEN_FILE"));
+    CHECK_THAT(what_of([&] { web_identity_from_env(with({{"AWS_WEB_IDENTITY_TOKEN_FILE", "/t"}}), "us-east-1"); }),
+               Catch::Contains("without AWS_ROLE_ARN"));
+}
+
+TEST_CASE("STS's AssumeRoleWithWebIdentity answer is parsed; a missing field is named, never a value", "[unit][credentials]") {
+    const std::string ok = R"(<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <Credentials>
+      <AccessKeyId>ASIAEXAMPLE</AccessKeyId>
+      <SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY</SecretAccessKey>
+      <SessionToken>session-token</SessionToken>
+      <Expiration>2026-12-02T23:00:00Z</Expiration>
+    </Credentials>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>)";
+    auto c = parse_web_identity_credentials(ok);
+    CHECK(c.creds.access_key_id == "ASIAEXAMPLE");
+    CHECK(c.creds.session_token.reveal() == "session-token");
+    REQUIRE(c.expiration);
+    std::string no_secret = ok;
+    no_secret.replace(no_secret.find("<SecretAccessKey>"), std::string("<SecretAccessKey>wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY</SecretAccessKey>").size(), "");
+    CHECK_THAT(what_of([&] { parse_web_identity_credentials(no_secret); }), Catch::Contains("no SecretAccessKey"));
+    CHECK_THAT(what_of([&] { parse_web_identity_credentials("not xml <"); }), Catch::Contains("not XML"));
+    CHECK_THAT(what_of([&] { parse_web_identity_credentials("<Other/>"); }), Catch::Contains("no AssumeRoleWithWebIdentityResult"));
+}
