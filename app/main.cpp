@@ -76,14 +76,21 @@ struct destinations {
     std::vector<destination::target*> targets;
     std::vector<std::string> sources;  // " s3=… credentials=…" for the start-up line, by destination
     std::vector<std::string> credentials;  // where each destination's credentials come from ("" for a folder)
+    // With `readers`: a second target per destination, on a connection of its own, for read-back
+    // verification (a connection carries one request at a time, and the uploader's PUT may be in flight).
+    std::vector<destination::target*> readers;
 };
 
-bool make_destinations(boost::asio::io_context& ioc, const config::settings& s, destinations& out) {
+bool make_destinations(boost::asio::io_context& ioc, const config::settings& s, destinations& out, bool readers = false) {
     for (const auto& d : s.destinations) {
         try {
             if (d.kind == config::destination_kind::folder) {
-                out.owned.push_back(
-                    std::make_unique<destination::folder_target>(ioc.get_executor(), d.name, d.folder, s.max_size));
+                // (The reader first: the destination's own target is owned.back(), below.)
+                for (int n = readers ? 2 : 1; n > 0; --n) {
+                    out.owned.push_back(
+                        std::make_unique<destination::folder_target>(ioc.get_executor(), d.name, d.folder, s.max_size));
+                    if (n == 2) out.readers.push_back(out.owned.back().get());
+                }
                 out.sources.emplace_back();
                 out.credentials.emplace_back();
             } else {
@@ -94,6 +101,12 @@ bool make_destinations(boost::asio::io_context& ioc, const config::settings& s, 
                 client_opts.max_object_size = s.max_size;  // a restore reads any version the daemon accepted
                 auto where = s3::resolve_endpoint(d.endpoint, d.bucket);
                 client_opts.proxy = s.proxies.for_target(where.tls, where.host);
+                if (readers) {  // the same credentials provider: one refresh serves both
+                    out.clients.push_back(std::make_unique<s3::client>(ioc.get_executor(), where, creds.provider, client_opts));
+                    out.owned.push_back(std::make_unique<destination::s3_target>(d.name, d.bucket, d.prefix, d.object,
+                                                                                 *out.clients.back()));
+                    out.readers.push_back(out.owned.back().get());
+                }
                 out.clients.push_back(std::make_unique<s3::client>(ioc.get_executor(), std::move(where), creds.provider, client_opts));
                 out.owned.push_back(std::make_unique<destination::s3_target>(d.name, d.bucket, d.prefix, d.object,
                                                                              *out.clients.back()));
@@ -190,7 +203,8 @@ int unchanged_everywhere(boost::asio::io_context& ioc, const config::settings& s
 int run_service(const config::settings& s) {
     boost::asio::io_context ioc(1);
     destinations dests;
-    if (!make_destinations(ioc, s, dests)) return exit_code::usage;
+    const bool verifying = s.cmd == config::command::run && s.verify_interval.count() > 0;
+    if (!make_destinations(ioc, s, dests, verifying)) return exit_code::usage;
     // The spool belongs to one process (a lock file in it). `run` needs it; `once` beside a running
     // daemon uploads from memory and leaves the copy to that daemon, which watches the same file.
     std::optional<spool::spool> store;
@@ -246,6 +260,10 @@ int run_service(const config::settings& s) {
     opts.upload.policy.grace = s.shutdown_timeout;
     opts.upload.policy.seed = std::random_device{}();
     opts.spool_max_files = s.spool_max_files;
+    if (verifying) {
+        opts.verify_interval = s.verify_interval;
+        opts.verify_readers = dests.readers;
+    }
     if (s.cmd == config::command::once) {
         // The same uploader as `run`, ending once the version is confirmed or given up.
         opts.upload.finish_when_idle = true;

@@ -71,7 +71,8 @@ std::vector<std::string> names_of(const std::vector<destination::target*>& targe
 daemon::daemon(asio::any_io_executor ex, std::vector<destination::target*> targets, const spool::spool* store,
                daemon_options opts)
     : ex_(ex), targets_(std::move(targets)), spool_(store), opts_(std::move(opts)),
-      keeper_(ex, store, names_of(targets_), opts_.spool_max_files), heartbeat_wake_(ex) {
+      keeper_(ex, store, names_of(targets_), opts_.spool_max_files), heartbeat_wake_(ex), verify_wake_(ex),
+      confirmed_(targets_.size()) {
     keeper_.on_change = [this](bool ok, const std::string& problem, std::size_t pending) {
         if (!opts_.health) return;
         opts_.health->set_pending_spool_files(pending);
@@ -107,6 +108,11 @@ void daemon::on_upload(const upload_event& ev) {
     }
     // Everything is stored now: tell the dead man's switch at once.
     if (ev.ok && all_current()) heartbeat_wake_.cancel();
+    if (ev.ok) {
+        confirmed_[ev.destination] = confirmed_object{ev.key, ev.sha256_hex};
+        // The start-up upload is read back at once, the later ones at the interval.
+        if (opts_.verify_interval.count() > 0 && !std::exchange(first_verify_requested_, true)) verify_wake_.cancel();
+    }
     if (!opts_.notifier) return;
     if (targets_.size() > 1 && opts_.health)
         opts_.notifier->status(opts_.health->status_line(now));
@@ -209,6 +215,7 @@ std::optional<version> daemon::consider(origin why, const char* detail) {
     // Every destination gets every version (they all saw the same ones, so they agree on "unchanged").
     bool accepted = false;
     for (auto& u : uploaders_) accepted = u->submit(*v, why == origin::startup) || accepted;
+    if (accepted) newest_ = *v;
     if (!accepted) {
         logging::info("file rewritten (", detail, ") with unchanged content (sha256 ", naming::short_sha256(v->sha256_hex),
                       "): not uploaded again");
@@ -353,6 +360,61 @@ asio::awaitable<void> daemon::heartbeat_loop() {
     }
 }
 
+asio::awaitable<void> daemon::verify_loop() {
+    for (;;) {
+        verify_wake_.expires_after(opts_.verify_interval);
+        co_await verify_wake_.async_wait(use_tuple);  // cancelled by the first confirmation: verify now
+        if (co_await cancelled()) co_return;
+        auto verify = verify_uploads();
+        co_await std::move(verify);
+        if (co_await cancelled()) co_return;
+    }
+}
+
+asio::awaitable<void> daemon::verify_uploads() {
+    bool upload_again = false;
+    for (std::size_t i = 0; i < targets_.size(); ++i) {
+        if (!confirmed_[i]) continue;
+        const confirmed_object c = *confirmed_[i];
+        auto get = opts_.verify_readers.at(i)->get(c.key);
+        auto back = co_await std::move(get);
+        if (co_await cancelled()) co_return;
+        const std::string tag = targets_.size() > 1 ? targets_[i]->name() + ": " : std::string();
+        std::string problem;
+        if (back.err.code == s3::errc::no_such_key) {
+            problem = "the object is missing";
+        } else if (back.err.code == s3::errc::access_denied) {
+            problem = "it cannot be read (--verify-interval needs s3:GetObject, docs/iam.md)";
+        } else if (back.err) {
+            // Not a verdict on the object: S3 did not answer. The next interval tries again.
+            logging::warn(tag, "read-back of ", c.key, " failed: ", back.err.describe(), "; tried again in ",
+                          format_duration(opts_.verify_interval));
+            continue;
+        } else if (crypto::sha256_hex(back.value) != c.sha256_hex) {
+            problem = "its content differs from what was uploaded (sha256 " +
+                      naming::short_sha256(crypto::sha256_hex(back.value)) + ", uploaded " + naming::short_sha256(c.sha256_hex) + ")";
+        }
+        if (problem.empty()) {
+            logging::info(tag, "read-back of ", c.key, ": the same SHA-256 (", naming::short_sha256(c.sha256_hex), ")");
+            continue;
+        }
+        logging::error(tag, "read-back of ", c.key, ": ", problem);
+        // Unhealthy with the reason, counted as a failure of this destination (code "read_back").
+        if (opts_.health)
+            opts_.health->upload_failed(health_name(i), "read_back", "read-back of " + c.key + ": " + problem,
+                                        std::chrono::system_clock::now());
+        if (back.err.code != s3::errc::access_denied) upload_again = true;
+        confirmed_[i].reset();
+    }
+    if (!upload_again || !newest_) co_return;
+    // Under a new name, to every destination: a spool copy must never wait for a destination that
+    // was not asked for it. The others get one more object with the same content.
+    version v = *newest_;
+    v.name = next_name(v.sha256_hex);
+    for (auto& u : uploaders_) u->submit(v, true);
+    record(v, "uploaded again after a failed read-back");
+}
+
 asio::awaitable<void> daemon::learn_clocks() {
     using op_type = decltype(asio::co_spawn(ex_, targets_.front()->learn_clock(), asio::deferred));
     std::vector<op_type> ops;
@@ -435,6 +497,8 @@ asio::awaitable<int> daemon::run() {
     }
     if (opts_.heartbeat && opts_.health)
         asio::co_spawn(ex_, heartbeat_loop(), asio::bind_cancellation_slot(heartbeat_stop_.slot(), asio::detached));
+    if (opts_.verify_interval.count() > 0 && opts_.verify_readers.size() == targets_.size())
+        asio::co_spawn(ex_, verify_loop(), asio::bind_cancellation_slot(verify_stop_.slot(), asio::detached));
 
     // Like asyncio.wait(FIRST_COMPLETED): the watcher, the uploader and the signals run together.
     // Whichever ends first cancels the others with a *partial* cancellation: the watcher stops, the
@@ -474,6 +538,7 @@ asio::awaitable<int> daemon::run() {
 
     watchdog_stop_.emit(asio::cancellation_type::terminal);
     heartbeat_stop_.emit(asio::cancellation_type::terminal);
+    verify_stop_.emit(asio::cancellation_type::terminal);
     second_signal_stop_.emit(asio::cancellation_type::terminal);
     if (opts_.http) opts_.http->close();
     // The uploader ended only after every spool write and delete it started had finished.

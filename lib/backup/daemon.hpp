@@ -39,6 +39,10 @@ struct daemon_options {
     notify::notifier* notifier = nullptr;    // READY/STATUS/STOPPING/WATCHDOG to systemd
     heartbeat::pinger* heartbeat = nullptr;  // dead man's switch, pinged only while healthy
     std::chrono::milliseconds heartbeat_interval{std::chrono::minutes(5)};
+    // Read-back verification (--verify-interval): 0 is off. Otherwise, after the first confirmed
+    // upload and then at this interval, each destination's newest confirmed object is read back.
+    std::chrono::milliseconds verify_interval{0};
+    std::vector<destination::target*> verify_readers;  // one per destination, on connections of their own
     std::chrono::seconds stale_after{std::chrono::minutes(5)};  // the health verdict's limit
 };
 
@@ -85,6 +89,11 @@ private:
     boost::asio::awaitable<int> stop_after_last_look(boost::asio::signal_set& signals);
     boost::asio::awaitable<void> abort_on_second_signal(boost::asio::signal_set& signals);
     boost::asio::awaitable<void> heartbeat_loop();
+    /// --verify-interval: wakes at the first confirmation, then at each interval, and verifies.
+    boost::asio::awaitable<void> verify_loop();
+    /// Reads back each destination's newest confirmed object; a missing or different one makes the
+    /// destination fail (health, metric) and the newest version is uploaded again.
+    boost::asio::awaitable<void> verify_uploads();
     /// The destinations learn their clocks together, until one knows S3's (a stalled one must not
     /// delay the start) or all have tried.
     boost::asio::awaitable<void> learn_clocks();
@@ -125,8 +134,17 @@ private:
     std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
     bool first_change_seen_ = false;
     // Background tasks that live as long as run(): stopped by cancellation at its end.
-    boost::asio::cancellation_signal watchdog_stop_, heartbeat_stop_, second_signal_stop_;
-    boost::asio::steady_timer heartbeat_wake_;
+    boost::asio::cancellation_signal watchdog_stop_, heartbeat_stop_, second_signal_stop_, verify_stop_;
+    boost::asio::steady_timer heartbeat_wake_, verify_wake_;
+    // What read-back verification checks: each destination's newest confirmed key and its content,
+    // and the newest version (uploaded again when a read-back fails).
+    struct confirmed_object {
+        std::string key;
+        std::string sha256_hex;
+    };
+    std::vector<std::optional<confirmed_object>> confirmed_;
+    std::optional<version> newest_;
+    bool first_verify_requested_ = false;
 };
 
 }  // namespace scb::backup

@@ -51,6 +51,8 @@ void upload_policy::on_event(const ev::submitted& e) {
         return;
     }
     newest_sha_ = v.sha256_hex;
+    // Forced: S3 may not have what it confirmed (the start-up, a read-back that failed).
+    if (e.force) confirmed_sha_.clear();
     // The newest version is the one whose copy matters; an older one without a copy is superseded
     // by it (a copy already written stays until a version at least as new is confirmed).
     copy_candidate_ = v;

@@ -40,7 +40,7 @@ enum class put_outcome {
 
 namespace ev {
 struct leftovers_found { std::vector<job_ref> items; };   ///< oldest first; their copies exist
-struct submitted { job_ref v; bool force = false; };       ///< force: upload even if unchanged (start-up)
+struct submitted { job_ref v; bool force = false; };       ///< force: upload even if unchanged or confirmed (start-up, read-back failed)
 struct put_done { std::uint64_t seq = 0; put_outcome outcome = put_outcome::ok; };
 struct copy_done { std::uint64_t seq = 0; bool ok = true; };  ///< a write_copy finished
 struct delete_done { bool ok = true; };                      ///< a delete_copies finished

@@ -176,6 +176,15 @@ const std::vector<option_spec>& specs() {
         {"reconcile-interval", "SCB_RECONCILE_INTERVAL", nullptr, "5m",
          "how often to compare the file with the last version backed up (safety net for lost events)",
          [](settings& s, const std::string& v) { s.reconcile_interval = positive_duration(v); }},
+        {"verify-interval", "SCB_VERIFY_INTERVAL", nullptr, "off",
+         "read the newest backup back from each destination at this interval (and after the start-up upload) "
+         "and compare its SHA-256; a missing or different object fails /healthz and is uploaded again "
+         "(needs s3:GetObject)",
+         [](settings& s, const std::string& v) {
+             s.verify_interval = positive_duration(v);
+             // Each read-back is a GET of the whole object: under a second is a typo.
+             if (s.verify_interval < std::chrono::seconds(1)) throw std::invalid_argument("must be at least 1s");
+         }},
         {"shutdown-timeout", "SCB_SHUTDOWN_TIMEOUT", nullptr, "10s", "grace period for an upload in flight on SIGTERM",
          [](settings& s, const std::string& v) { s.shutdown_timeout = parse_duration(v); }},
         {"retry-min", "SCB_RETRY_MIN", nullptr, "1s", "first retry delay (exponential backoff, full jitter)",

@@ -49,6 +49,7 @@ struct settings {
     http::proxy_rules proxies;        // SCB_PROXY, then https_proxy/HTTPS_PROXY, http_proxy/HTTP_PROXY, no_proxy
     std::chrono::milliseconds heartbeat_interval{std::chrono::minutes(5)};
     std::chrono::milliseconds reconcile_interval{std::chrono::minutes(5)};
+    std::chrono::milliseconds verify_interval{0};  // SCB_VERIFY_INTERVAL / --verify-interval; 0: off
     std::chrono::milliseconds shutdown_timeout{std::chrono::seconds(10)};
     std::chrono::milliseconds retry_min{std::chrono::seconds(1)};
     std::chrono::milliseconds retry_max{std::chrono::minutes(5)};

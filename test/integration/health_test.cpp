@@ -2,6 +2,7 @@
 // not reached S3 for longer than --stale-after, whatever the reason (missing, refused, S3 failing),
 // with the reason in the body; healthy again once S3 has it.
 #include "daemon_fixture.hpp"
+#include "direct_put.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -127,4 +128,39 @@ TEST_CASE("Health fails once uploads have failed for longer than --stale-after, 
     REQUIRE(f.wait_for_content(v1));
     CHECK(d.health_becomes(200, "ok", &last));
     CHECK(has_line(d.get("/metrics").body, "scb_backup_upload_failing 0"));
+}
+
+TEST_CASE("--verify-interval: uploads are read back; a lost or changed object fails health, is counted and "
+          "uploaded again", "[integration][health][verify]") {
+    daemon_fixture f;
+    const auto v0 = lnd_simulator::content(0);
+    f.lnd.swap(v0);
+    health_daemon d(f, {"SCB_VERIFY_INTERVAL=1s"});
+    REQUIRE(f.wait_for_content(v0));
+    auto key_of = [&](const std::string& content) {
+        for (auto& o : f.objects())
+            if (o["sha256"] == scb::crypto::sha256_hex(content)) return o["key"].get<std::string>();
+        return std::string();
+    };
+    const auto first_key = key_of(v0);
+    // Read back right after the start-up upload.
+    REQUIRE(d.proc->wait_for_stderr("read-back of " + first_key + ": the same SHA-256", 10s));
+    http_answer last;
+    REQUIRE(d.health_becomes(200, "ok", &last));
+
+    // The object is lost (a lifecycle rule, a mistake): unhealthy with the reason, counted, uploaded again.
+    f.s3.control("DELETE", "/object?bucket=" + f.s3.bucket + "&key=" + first_key);
+    REQUIRE(d.proc->wait_for_stderr("read-back of " + first_key + ": the object is missing", 10s));
+    CHECK(has_line(d.get("/metrics").body, "scb_backup_uploads_failed_total{code=\"read_back\"} 1"));
+    INFO(d.proc->stderr_text());
+    REQUIRE(eventually([&] { return !key_of(v0).empty() && key_of(v0) != first_key; }));
+    const auto second_key = key_of(v0);
+    CHECK(d.health_becomes(200, "ok", &last));
+
+    // Its bytes changed behind our back: the same again.
+    put_raw(f, second_key, "not the backup that was uploaded");
+    REQUIRE(d.proc->wait_for_stderr("read-back of " + second_key + ": its content differs", 10s));
+    REQUIRE(eventually([&] { return !key_of(v0).empty() && key_of(v0) != second_key; }));
+    CHECK(d.health_becomes(200, "ok", &last));
+    CHECK(has_line(d.get("/metrics").body, "scb_backup_uploads_failed_total{code=\"read_back\"} 2"));
 }

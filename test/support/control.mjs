@@ -45,6 +45,12 @@ export function createControl({ front, s3conn, warn = () => {} }) {
       return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     },
     'GET /object': async (url) => ({ raw: await getObject(need(url, 'bucket'), need(url, 'key')) }),
+    // An object lost behind the client's back (a lifecycle rule, an operator's mistake).
+    'DELETE /object': async (url) => {
+      const res = await s3Request({ ...conn, method: 'DELETE', path: objectPath(need(url, 'bucket'), need(url, 'key')) });
+      if (res.status !== 204 && res.status !== 200) throw httpError(res.status, res.body.toString('utf8'));
+      return { ok: true };
+    },
   };
 
   async function getObject(bucket, key) {

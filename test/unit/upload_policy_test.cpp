@@ -164,6 +164,8 @@ struct harness {
         sha_of[v.seq] = v.sha256_hex;
         const bool unchanged = !force && newest && newest->sha256_hex == v.sha256_hex;
         if (!unchanged) newest = v;
+        // Forced (a read-back found the object gone): the same content may be confirmed again.
+        if (force) last_put_sha.reset();
         feed(ev::submitted{v, force}, "submit " + v.name + " " + v.sha256_hex + (force ? " force" : ""));
     }
 
