@@ -17,20 +17,32 @@ cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYP
 cmake --build build-fuzz --target fuzz_targets -j "${FUZZ_JOBS:-2}"
 echo "fuzz: built in $(( $(date +%s) - start )) s"
 mkdir -p build-fuzz/artifacts
-status=0
-for src in test/fuzz/*_fuzz.cpp; do
-  name=$(basename "$src" .cpp)
-  corpus=build-fuzz/corpus/$name
+# One target per core at a time: each libFuzzer run is single-threaded.
+jobs=${FUZZ_PARALLEL:-$(nproc)}
+run_target() {
+  local name=$1 corpus=build-fuzz/corpus/$1
   # Work on a copy: what the run finds stays out of the tree; the committed seeds stay small.
   mkdir -p "$corpus"
   cp -n test/fuzz/corpus/"$name"/* "$corpus"/ 2>/dev/null || true
+  build-fuzz/test/fuzz/"$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+      -artifact_prefix=build-fuzz/artifacts/"$name"- "$corpus" >build-fuzz/"$name".log 2>&1
+}
+names=()
+for src in test/fuzz/*_fuzz.cpp; do names+=("$(basename "$src" .cpp)"); done
+for name in "${names[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
   echo "fuzz: $name for ${seconds}s"
-  if ! build-fuzz/test/fuzz/"$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-        -artifact_prefix=build-fuzz/artifacts/"$name"- "$corpus" >build-fuzz/"$name".log 2>&1; then
+  rm -f build-fuzz/"$name".rc
+  { if run_target "$name"; then echo 0; else echo 1; fi >build-fuzz/"$name".rc; } &
+done
+wait
+status=0
+for name in "${names[@]}"; do
+  if [ "$(cat build-fuzz/"$name".rc 2>/dev/null)" != 0 ]; then
     echo "fuzz: $name FAILED:"; tail -n 60 build-fuzz/"$name".log
     status=1
   else
-    grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' build-fuzz/"$name".log | tr '\n' ' '; echo
+    echo "fuzz: $name: $(grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' build-fuzz/"$name".log | tr '\n' ' ')"
   fi
 done
 echo "fuzz: done in $(( $(date +%s) - start )) s"

@@ -130,7 +130,7 @@ TEST_CASE("Health fails once uploads have failed for longer than --stale-after, 
     CHECK(has_line(d.get("/metrics").body, "scb_backup_upload_failing 0"));
 }
 
-TEST_CASE("--verify-interval: uploads are read back; a lost or changed object fails health, is counted and "
+TEST_CASE("Read-back verification (--verify-interval): a lost or changed object fails health, is counted and "
           "uploaded again", "[integration][health][verify]") {
     daemon_fixture f;
     const auto v0 = lnd_simulator::content(0);
