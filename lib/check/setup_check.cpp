@@ -4,12 +4,11 @@
 #include "crypto/hash.hpp"
 #include "logging/escape.hpp"
 #include "naming/object_name.hpp"
-#include "restore/catalog.hpp"
 #include "snapshot/file_snapshot.hpp"
 #include "spool/spool.hpp"
 #include "watch/watcher.hpp"
 
-#include <boost/asio/this_coro.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -82,7 +81,7 @@ finding check_watch(const std::filesystem::path& file) {
         watch::watcher w(ioc.get_executor(), file);
     } catch (const watch::watch_error& e) {
         const bool limit = e.error_number == ENOSPC || e.error_number == EMFILE;
-        return {verdict::problem, "watch", e.what(), limit ? "docs/operations.md, \"Exit codes\" (71)" : ""};
+        return {verdict::problem, "watch", e.what(), limit ? "README.md, \"Exit codes\" (71)" : ""};
     }
     return {verdict::ok, "watch", "inotify can watch " + shown(file.parent_path()) + " (no polling)", ""};
 }

@@ -37,7 +37,7 @@ struct proxy_error : std::runtime_error {
 
 /// Parses a proxy URL: http://, socks5:// or socks5h://, with a port and optional user:password@.
 /// Throws proxy_error naming `setting` (e.g. "SCB_PROXY / --proxy").
-proxy parse_proxy(std::string_view url, const std::string& setting);
+proxy parse_proxy(std::string_view text, const std::string& setting);
 
 /// Whether NO_PROXY's list (comma- or blank-separated: "*", host names matching themselves and
 /// their subdomains, with or without a leading dot, IP addresses; a ":port" is ignored) covers `host`.

@@ -167,9 +167,10 @@ TEST_CASE("check and run as a user who may not read lnd's folder: the permission
 }
 
 TEST_CASE("check: a clock minutes off is a problem, though the upload still works", "[integration][check]") {
-    const auto faketime = faketime_program();
+    std::string why_not;
+    const auto faketime = faketime_program(why_not);
     if (faketime.empty()) {
-        WARN("skipped: faketime is not installed (deploy/setup.sh installs it)");
+        WARN(why_not);
         return;
     }
     daemon_fixture f;

@@ -70,14 +70,10 @@ void next_second() {
 
 TEST_CASE("clock: `once` on a node whose clock is a year ahead names the version with S3's time",
           "[integration][clock]") {
-#ifdef SCB_SANITIZED
-    // libfaketime is an LD_PRELOAD library: the sanitizer runtimes refuse to start behind one.
-    WARN("a sanitizer build cannot run under faketime (LD_PRELOAD): test skipped; the Release suite runs it");
-    return;
-#endif
-    const auto faketime = faketime_program();
+    std::string why_not;
+    const auto faketime = faketime_program(why_not);
     if (faketime.empty()) {
-        WARN("faketime is not installed (apt-get install faketime, or deploy/setup.sh): test skipped");
+        WARN(why_not);
         return;
     }
     daemon_fixture f;

@@ -46,15 +46,23 @@ inline std::string backup_executable() {
     return other && *other ? other : SCB_BACKUP_EXECUTABLE;
 }
 
-/// faketime(1) from PATH, or empty when it is not installed (deploy/setup.sh installs it).
-inline std::string faketime_program() {
+/// faketime(1) from PATH, or empty with `why_not` set when a test cannot run under it: not installed
+/// (deploy/setup.sh installs it), or a sanitizer build (libfaketime is an LD_PRELOAD library and the
+/// sanitizer runtimes refuse to start behind one; the Release suite runs those tests).
+inline std::string faketime_program(std::string& why_not) {
+#ifdef SCB_SANITIZED
+    why_not = "a sanitizer build cannot run under faketime (LD_PRELOAD): test skipped; the Release suite runs it";
+    return {};
+#else
     const char* path = std::getenv("PATH");
     std::istringstream dirs(path ? path : "");
     for (std::string dir; std::getline(dirs, dir, ':');) {
         const std::filesystem::path p = std::filesystem::path(dir) / "faketime";
         if (!dir.empty() && ::access(p.c_str(), X_OK) == 0) return p.string();
     }
+    why_not = "faketime is not installed (apt-get install faketime, or deploy/setup.sh): test skipped";
     return {};
+#endif
 }
 
 /// Variables of the machine's own environment that must not leak into the binary under test.
