@@ -1,8 +1,6 @@
 // node --test suite for s3env.mjs: the SigV4-verifying front, faults, outage, control API.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { createHash, createHmac } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,32 +10,14 @@ import http from 'node:http';
 import net from 'node:net';
 import { s3Request, objectPath, xmlValue } from './s3-client.mjs';
 import { verifyRequest } from './verify-sigv4.mjs';
+import { startServer } from './start-server.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const S3ENV = join(HERE, 's3env.mjs');
 
 /** Start s3env.mjs; resolves once its JSON line is read. */
-function startEnv(args, { legacyFlag = true } = {}) {
-  const argv = [...(legacyFlag ? ['--openssl-legacy-provider'] : []), S3ENV, ...args];
-  const child = spawn(process.execPath, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
-  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
-  const ready = new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`s3env did not start in time: ${stderr}`)), 20000);
-    createInterface({ input: child.stdout }).once('line', (line) => { clearTimeout(timer); res(JSON.parse(line)); });
-    exited.then(({ code }) => { clearTimeout(timer); rej(new Error(`s3env exited early (${code}): ${stderr}`)); });
-  });
-  const kill = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.stdin.end();
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    }
-  };
-  return { child, ready, exited, kill, stderr: () => stderr };
-}
+const startEnv = (args, { legacyFlag = true } = {}) =>
+  startServer(S3ENV, args, { nodeFlags: legacyFlag ? ['--openssl-legacy-provider'] : [] });
 
 async function control(env, method, path, body) {
   const res = await fetch(`http://127.0.0.1:${env.control}${path}`, {

@@ -2,34 +2,18 @@
 // with the same --data-dir, it still has the objects stored before the kill.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { s3Request } from './s3-client.mjs';
+import { startServer } from './start-server.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const S3ENV = join(HERE, 's3env.mjs');
 
 /** Start s3env.mjs; resolves with its JSON line. */
-function startEnv(args) {
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', S3ENV, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
-  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
-  const ready = new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`s3env did not start in time: ${stderr}`)), 20000);
-    createInterface({ input: child.stdout }).once('line', (line) => { clearTimeout(timer); res(JSON.parse(line)); });
-    exited.then(({ code }) => { clearTimeout(timer); rej(new Error(`s3env exited early (${code}): ${stderr}`)); });
-  });
-  const kill = async (sig = 'SIGKILL') => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(sig);
-    return exited;
-  };
-  return { child, ready, exited, kill, stderr: () => stderr };
-}
+const startEnv = (args) => startServer(S3ENV, args, { nodeFlags: ['--openssl-legacy-provider'] });
 
 const objects = async (env, bucket) => (await fetch(`http://127.0.0.1:${env.control}/objects?bucket=${bucket}`)).json();
 const get = (env, key) => s3Request({ port: env.http, path: `/scb-test/${key}` });

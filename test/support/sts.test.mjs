@@ -1,11 +1,10 @@
 // node --test suite for sts.mjs: the loopback STS for AssumeRoleWithWebIdentity.
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
+import { startServer } from './start-server.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const STS = join(HERE, 'sts.mjs');
@@ -15,29 +14,7 @@ const TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6bG5k
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Start sts.mjs; `ready` resolves with its JSON line. */
-function startSts(args = []) {
-  const child = spawn(process.execPath, [STS, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
-  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
-  const lines = createInterface({ input: child.stdout });
-  lines.on('line', (l) => { stdout += `${l}\n`; });
-  const ready = new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`sts did not start in time: ${stderr}`)), 10000);
-    lines.once('line', (line) => { clearTimeout(timer); res(JSON.parse(line)); });
-    exited.then(({ code }) => { clearTimeout(timer); rej(new Error(`sts exited early (${code}): ${stderr}`)); });
-  });
-  const kill = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.stdin.end();
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
-    }
-  };
-  return { child, ready, exited, kill, stdout: () => stdout, stderr: () => stderr };
-}
+const startSts = (args = []) => startServer(STS, args, { timeoutMs: 10000 });
 
 /** A tiny XML parser (elements, attributes, text, the five entities): enough to prove well-formedness. */
 function parseXml(src) {
