@@ -12,14 +12,10 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include <boost/property_tree/ptree.hpp>
-#include <boost/property_tree/xml_parser.hpp>
-#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
-#include <sstream>
 
 namespace scb::s3 {
 
@@ -67,42 +63,6 @@ bool allowed_plain_http_host(const std::string& host) {
     return v6 == asio::ip::make_address_v6("fd00:ec2::23");
 }
 
-/// One required string field of a credentials answer.
-std::string required_field(const nlohmann::json& j, const char* name) {
-    auto it = j.find(name);
-    if (it == j.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
-        throw credentials_error(std::string("the answer has no ") + name);
-    return it->get<std::string>();
-}
-
-std::optional<std::string> optional_field(const nlohmann::json& j, const char* name) {
-    auto it = j.find(name);
-    if (it == j.end() || it->is_null()) return std::nullopt;
-    if (!it->is_string()) throw credentials_error(std::string("the answer's ") + name + " is not a string");
-    return it->get<std::string>();
-}
-
-nlohmann::json parse_object(std::string_view json) {
-    auto j = nlohmann::json::parse(json, nullptr, false);
-    // Never quote the body: it is full of secrets.
-    if (j.is_discarded() || !j.is_object()) throw credentials_error("the answer is not a JSON object");
-    return j;
-}
-
-expiring_credentials credentials_from(const nlohmann::json& j, bool token_required, bool expiration_required) {
-    expiring_credentials out;
-    out.creds.access_key_id = required_field(j, "AccessKeyId");
-    out.creds.secret_access_key = secret(required_field(j, "SecretAccessKey"));
-    auto token = token_required ? std::optional(required_field(j, "Token")) : optional_field(j, "Token");
-    if (token) out.creds.session_token = secret(std::move(*token));
-    auto exp = expiration_required ? std::optional(required_field(j, "Expiration")) : optional_field(j, "Expiration");
-    if (exp) {
-        out.expiration = utc::parse_iso8601(*exp);
-        // A timestamp is no secret: quoting it helps whoever runs the endpoint.
-        if (!out.expiration) throw credentials_error("the answer's Expiration '" + exp->substr(0, 40) + "' is not ISO 8601");
-    }
-    return out;
-}
 
 
 error fetch_error(errc code, unsigned status, std::string message, const std::string& source) {
@@ -157,18 +117,6 @@ asio::awaitable<http::exchange_result> send_with_retry(http::connection& conn, h
 
 }  // namespace
 
-expiring_credentials parse_container_credentials(std::string_view json) {
-    return credentials_from(parse_object(json), false, false);
-}
-
-expiring_credentials parse_imds_credentials(std::string_view json) {
-    auto j = parse_object(json);
-    auto code = optional_field(j, "Code");
-    if (!code) throw credentials_error("the answer has no Code");
-    // IMDS' codes are fixed words ("Success", "AssumeRoleUnauthorizedAccess"): safe to show, but capped.
-    if (*code != "Success") throw credentials_error("the answer's Code is '" + code->substr(0, 64) + "', not Success");
-    return credentials_from(j, true, true);
-}
 
 std::string metadata_url::origin() const { return (tls ? "https://" : "http://") + host_header; }
 
@@ -276,31 +224,6 @@ std::optional<web_identity> web_identity_from_env(const env_lookup& env, const s
     return out;
 }
 
-expiring_credentials parse_web_identity_credentials(std::string_view xml) {
-    namespace pt = boost::property_tree;
-    pt::ptree tree;
-    try {
-        std::istringstream in{std::string(xml)};
-        pt::read_xml(in, tree, pt::xml_parser::trim_whitespace);
-    } catch (const std::exception&) {
-        throw credentials_error("STS's answer is not XML");
-    }
-    const auto creds = tree.get_child_optional("AssumeRoleWithWebIdentityResponse.AssumeRoleWithWebIdentityResult.Credentials");
-    if (!creds) throw credentials_error("STS's answer has no AssumeRoleWithWebIdentityResult/Credentials");
-    auto field = [&](const char* name) {
-        auto v = creds->get_optional<std::string>(name);
-        if (!v || v->empty()) throw credentials_error(std::string("STS's answer has no ") + name);
-        return *v;
-    };
-    expiring_credentials out;
-    out.creds.access_key_id = field("AccessKeyId");
-    out.creds.secret_access_key = scb::secret(field("SecretAccessKey"));
-    out.creds.session_token = scb::secret(field("SessionToken"));
-    const auto exp = field("Expiration");
-    out.expiration = utc::parse_iso8601(exp);
-    if (!out.expiration) throw credentials_error("STS's Expiration '" + logging::printable(exp.substr(0, 40)) + "' is not ISO 8601");
-    return out;
-}
 
 web_identity_fetcher::web_identity_fetcher(asio::any_io_executor ex, web_identity config, metadata_options opts,
                                            std::optional<http::proxy> via)
@@ -342,16 +265,7 @@ asio::awaitable<result<expiring_credentials>> web_identity_fetcher::fetch() {
     if (status != 200) {
         // STS's <ErrorResponse><Error><Code>…: the code says what to fix (ExpiredTokenException,
         // AccessDenied, InvalidIdentityToken…); the message is STS's own, capped and escaped.
-        std::string code, message;
-        try {
-            namespace pt = boost::property_tree;
-            pt::ptree tree;
-            std::istringstream in{ex.response.body()};
-            pt::read_xml(in, tree, pt::xml_parser::trim_whitespace);
-            code = logging::printable(tree.get<std::string>("ErrorResponse.Error.Code", ""), 100);
-            message = logging::printable(tree.get<std::string>("ErrorResponse.Error.Message", ""), 300);
-        } catch (const std::exception&) {
-        }
+        const auto [code, message] = parse_sts_error(ex.response.body());
         const bool retry = status >= 500 || status == 429 || code == "Throttling" || code == "IDPCommunicationError";
         std::string text = "STS answered HTTP " + std::to_string(status) + (code.empty() ? "" : " " + code) +
                            (message.empty() ? "" : ": " + message);

@@ -1,8 +1,11 @@
 #pragma once
 // Credentials that come from a server and expire: the ECS/EKS container credentials endpoint and
-// EC2 instance metadata (IMDSv2), kept fresh by refreshing_credentials; and the chain that picks a
-// source in the SDKs' order (environment, shared file, container endpoint, instance metadata).
+// EC2 instance metadata (IMDSv2) and STS's AssumeRoleWithWebIdentity, kept fresh by
+// refreshing_credentials; and the chain that picks a source in the SDKs' order (environment, shared
+// file, web identity, container endpoint, instance metadata). Their answers are parsed in
+// credential_documents.
 #include "s3/client.hpp"
+#include "s3/credential_documents.hpp"
 #include "http/connection.hpp"
 #include "s3/credentials.hpp"
 #include "sigv4/signer.hpp"
@@ -21,26 +24,6 @@
 
 namespace scb::s3 {
 
-using wall_clock = std::chrono::system_clock;
-
-/// Temporary credentials and when they stop working (nullopt: they do not expire).
-struct expiring_credentials {
-    sigv4::credentials creds;
-    std::optional<wall_clock::time_point> expiration;
-};
-
-/// "2024-05-01T12:34:56Z", with optional fractional seconds and a "+HH:MM"/"-HH:MM" offset instead
-/// of "Z". nullopt when the text is anything else.
-
-/// Parses the container endpoint's JSON answer: AccessKeyId and SecretAccessKey required, Token and
-/// Expiration optional (an answer without Expiration never expires, as in the Go SDK). Throws
-/// credentials_error naming the missing or bad field; the message never holds a value from the body.
-expiring_credentials parse_container_credentials(std::string_view json);
-
-/// Parses the answer of IMDS' .../security-credentials/<role>: Code must be "Success" and
-/// AccessKeyId, SecretAccessKey, Token and Expiration are all required. Throws credentials_error
-/// like parse_container_credentials.
-expiring_credentials parse_imds_credentials(std::string_view json);
 
 /// Where one HTTP(S) metadata request goes.
 struct metadata_url {
@@ -124,10 +107,6 @@ struct web_identity {
 /// region's (AWS_STS_REGIONAL_ENDPOINTS=regional, the default), the global sts.amazonaws.com with
 /// AWS_STS_REGIONAL_ENDPOINTS=legacy, or AWS_ENDPOINT_URL_STS.
 std::optional<web_identity> web_identity_from_env(const env_lookup& env, const std::string& region);
-
-/// Parses STS's AssumeRoleWithWebIdentityResponse: the four credential fields are required.
-/// Throws credentials_error naming the missing or bad field, never a value.
-expiring_credentials parse_web_identity_credentials(std::string_view xml);
 
 /// POSTs AssumeRoleWithWebIdentity (unsigned, as the SDKs do) with the token file's content.
 /// Failures name the variable and STS's error code; throttling, 5xx and IDPCommunicationError are

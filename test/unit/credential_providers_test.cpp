@@ -301,3 +301,20 @@ TEST_CASE("STS's AssumeRoleWithWebIdentity answer is parsed; a missing field is 
     CHECK_THAT(what_of([&] { parse_web_identity_credentials("not xml <"); }), Catch::Contains("not XML"));
     CHECK_THAT(what_of([&] { parse_web_identity_credentials("<Other/>"); }), Catch::Contains("no AssumeRoleWithWebIdentityResult"));
 }
+
+TEST_CASE("Text a credential server sent is shown escaped, on one line (Expiration, Code)", "[credentials]") {
+    auto bad_time = nlohmann::json::parse(imds_good);
+    bad_time["Expiration"] = "2026-12-03\n\x1b[31mforged log line";
+    for (const auto& msg : {what_of([&] { parse_imds_credentials(bad_time.dump()); }),
+                            what_of([&] { parse_container_credentials(bad_time.dump()); })}) {
+        CAPTURE(msg);
+        CHECK(msg.find_first_of("\n\x1b") == std::string::npos);
+        CHECK_THAT(msg, Catch::Contains("Expiration") && Catch::Contains("\\x0a"));
+    }
+    auto bad_code = nlohmann::json::parse(imds_good);
+    bad_code["Code"] = "Failure\r\nforged";
+    const auto msg = what_of([&] { parse_imds_credentials(bad_code.dump()); });
+    CAPTURE(msg);
+    CHECK(msg.find_first_of("\r\n") == std::string::npos);
+    CHECK_THAT(msg, Catch::Contains("not Success"));
+}
